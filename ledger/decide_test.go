@@ -1,0 +1,174 @@
+package ledger
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestDecide(t *testing.T) {
+	funded := &Account{ID: "alice", Currency: "USD", Balance: 100, Version: 3}
+	overdraft := &Account{ID: "bob", Currency: "USD", Balance: 10, OverdraftLimit: 50, Version: 1}
+	held := &Account{ID: "carol", Currency: "USD", Balance: 100, Held: 60, Version: 2}
+	full := &Account{ID: "dan", Currency: "USD", Balance: MaxAmount - 5, Version: 9}
+
+	tests := []struct {
+		name        string
+		acc         *Account
+		cmd         Command
+		wantStatus  Status
+		wantCode    Code
+		wantBalance int64 // balance in the outcome's account snapshot
+		wantVersion int64
+		wantEntry   int64 // signed entry amount; only checked when applied
+	}{
+		{"open new", nil, Command{ID: "c1", Kind: KindOpenAccount, AccountID: "x", Currency: "EUR"}, StatusApplied, "", 0, 1, 0},
+		{"open existing", funded, Command{ID: "c1", Kind: KindOpenAccount, AccountID: "alice", Currency: "USD"}, StatusRejected, CodeAccountExists, 100, 3, 0},
+		{"deposit", funded, Command{ID: "c1", Kind: KindDeposit, AccountID: "alice", Amount: 50}, StatusApplied, "", 150, 4, 50},
+		{"deposit unknown account", nil, Command{ID: "c1", Kind: KindDeposit, AccountID: "ghost", Amount: 5}, StatusRejected, CodeAccountNotFound, 0, 0, 0},
+		{"deposit to the limit", full, Command{ID: "c1", Kind: KindDeposit, AccountID: "dan", Amount: 5}, StatusApplied, "", MaxAmount, 10, 5},
+		{"deposit past the limit", full, Command{ID: "c1", Kind: KindDeposit, AccountID: "dan", Amount: 6}, StatusRejected, CodeBalanceLimitExceeded, MaxAmount - 5, 9, 0},
+		{"withdraw part", funded, Command{ID: "c1", Kind: KindWithdrawal, AccountID: "alice", Amount: 40}, StatusApplied, "", 60, 4, -40},
+		{"withdraw all", funded, Command{ID: "c1", Kind: KindWithdrawal, AccountID: "alice", Amount: 100}, StatusApplied, "", 0, 4, -100},
+		{"withdraw one too many", funded, Command{ID: "c1", Kind: KindWithdrawal, AccountID: "alice", Amount: 101}, StatusRejected, CodeInsufficientFunds, 100, 3, 0},
+		{"withdraw into overdraft", overdraft, Command{ID: "c1", Kind: KindWithdrawal, AccountID: "bob", Amount: 60}, StatusApplied, "", -50, 2, -60},
+		{"withdraw past overdraft", overdraft, Command{ID: "c1", Kind: KindWithdrawal, AccountID: "bob", Amount: 61}, StatusRejected, CodeInsufficientFunds, 10, 1, 0},
+		{"withdraw respects holds", held, Command{ID: "c1", Kind: KindWithdrawal, AccountID: "carol", Amount: 41}, StatusRejected, CodeInsufficientFunds, 100, 2, 0},
+		{"withdraw unknown account", nil, Command{ID: "c1", Kind: KindWithdrawal, AccountID: "ghost", Amount: 5}, StatusRejected, CodeAccountNotFound, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before Account
+			if tt.acc != nil {
+				before = *tt.acc
+			}
+			d := Decide(tt.acc, tt.cmd)
+			if tt.acc != nil && *tt.acc != before {
+				t.Fatalf("Decide mutated its input: got %+v, want %+v", *tt.acc, before)
+			}
+			if d.Outcome.Status != tt.wantStatus || d.Outcome.Code != tt.wantCode {
+				t.Fatalf("got %s/%s, want %s/%s", d.Outcome.Status, d.Outcome.Code, tt.wantStatus, tt.wantCode)
+			}
+			if d.Outcome.CommandID != tt.cmd.ID {
+				t.Errorf("got command ID %q, want %q", d.Outcome.CommandID, tt.cmd.ID)
+			}
+			if tt.acc == nil && tt.wantStatus == StatusRejected {
+				if d.Outcome.Account != nil {
+					t.Errorf("got account %+v for a missing account, want none", d.Outcome.Account)
+				}
+				return
+			}
+			snap := d.Outcome.Account
+			if snap == nil {
+				t.Fatal("got no account snapshot, want one")
+			}
+			if snap.Balance != tt.wantBalance || snap.Version != tt.wantVersion {
+				t.Errorf("got balance %d version %d, want %d and %d", snap.Balance, snap.Version, tt.wantBalance, tt.wantVersion)
+			}
+			if snap.Available != snap.Balance-snap.Held {
+				t.Errorf("got available %d, want balance-held %d", snap.Available, snap.Balance-snap.Held)
+			}
+			if tt.wantStatus == StatusRejected {
+				if d.Account != nil || d.Entry != nil {
+					t.Errorf("a rejection changed state: account %+v entry %+v", d.Account, d.Entry)
+				}
+				return
+			}
+			if d.Account == nil || d.Entry == nil {
+				t.Fatal("an applied command returned no new state or entry")
+			}
+			if d.Entry.Amount != tt.wantEntry || d.Entry.BalanceAfter != tt.wantBalance || d.Entry.Version != tt.wantVersion {
+				t.Errorf("got entry %+v, want amount %d balance_after %d version %d", *d.Entry, tt.wantEntry, tt.wantBalance, tt.wantVersion)
+			}
+		})
+	}
+}
+
+// TestDecideSequence replays the race from the README: ten withdrawals of 10
+// from 100 succeed, the rest are refused, and versions stay contiguous.
+func TestDecideSequence(t *testing.T) {
+	acc := &Account{ID: "alice", Currency: "USD", Balance: 100, Version: 1}
+	applied, refused := 0, 0
+	for i := 0; i < 50; i++ {
+		d := Decide(acc, Command{ID: "w", Kind: KindWithdrawal, AccountID: "alice", Amount: 10})
+		switch d.Outcome.Status {
+		case StatusApplied:
+			applied++
+			if d.Account.Version != acc.Version+1 {
+				t.Fatalf("got version %d after %d, want contiguous", d.Account.Version, acc.Version)
+			}
+			acc = d.Account
+		default:
+			refused++
+		}
+	}
+	if applied != 10 || refused != 40 || acc.Balance != 0 || acc.Version != 11 {
+		t.Fatalf("got %d applied, %d refused, balance %d, version %d; want 10, 40, 0, 11", applied, refused, acc.Balance, acc.Version)
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	base := Command{ID: "a", Kind: KindDeposit, AccountID: "alice", Amount: 10}
+	same := base
+	same.ID = "b"
+	if !bytes.Equal(base.Fingerprint(), same.Fingerprint()) {
+		t.Error("fingerprint depends on the command ID; want it not to")
+	}
+	for name, c := range map[string]Command{
+		"amount":  {ID: "a", Kind: KindDeposit, AccountID: "alice", Amount: 11},
+		"kind":    {ID: "a", Kind: KindWithdrawal, AccountID: "alice", Amount: 10},
+		"account": {ID: "a", Kind: KindDeposit, AccountID: "alicf", Amount: 10},
+		// Length-prefixed fields: moving a character between fields differs.
+		"boundary": {ID: "a", Kind: KindDeposit, AccountID: "alic", Amount: 10, Currency: "e"},
+	} {
+		if bytes.Equal(base.Fingerprint(), c.Fingerprint()) {
+			t.Errorf("%s: got equal fingerprints for different requests", name)
+		}
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	for _, cmd := range []Command{
+		{ID: "c1", Kind: KindOpenAccount, AccountID: "alice", Currency: "USD", OverdraftLimit: 500},
+		{ID: "c2", Kind: KindDeposit, AccountID: "alice", Amount: MaxAmount},
+		{ID: "c3", Kind: KindWithdrawal, AccountID: "a.b:c-d_e", Amount: 1},
+	} {
+		b, err := EncodeCommand(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeCommand(cmd.ID, b)
+		if err != nil {
+			t.Fatalf("decode %s: %v", b, err)
+		}
+		if got != cmd {
+			t.Errorf("got %+v, want %+v", got, cmd)
+		}
+	}
+}
+
+func TestDecodeCommandRejects(t *testing.T) {
+	tests := []struct{ name, value string }{
+		{"not json", `not json`},
+		{"empty", ``},
+		{"wrong version", `{"v":2,"kind":"deposit","account_id":"a","amount":1}`},
+		{"missing version", `{"kind":"deposit","account_id":"a","amount":1}`},
+		{"unknown field", `{"v":1,"kind":"deposit","account_id":"a","amount":1,"extra":true}`},
+		{"unknown kind", `{"v":1,"kind":"transfer","account_id":"a","amount":1}`},
+		{"zero amount", `{"v":1,"kind":"deposit","account_id":"a","amount":0}`},
+		{"negative amount", `{"v":1,"kind":"withdrawal","account_id":"a","amount":-5}`},
+		{"fractional amount", `{"v":1,"kind":"deposit","account_id":"a","amount":1.5}`},
+		{"amount too large", `{"v":1,"kind":"deposit","account_id":"a","amount":9007199254740992}`},
+		{"bad account", `{"v":1,"kind":"deposit","account_id":"a b","amount":1}`},
+		{"bad currency", `{"v":1,"kind":"open_account","account_id":"a","currency":"usd"}`},
+		{"trailing data", `{"v":1,"kind":"deposit","account_id":"a","amount":1} {}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeCommand("c1", []byte(tt.value))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want an ErrInvalid", err)
+			}
+		})
+	}
+}

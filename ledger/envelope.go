@@ -1,0 +1,82 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// The command record format on the commands topic, version 1.
+//
+// Any Kafka client may submit commands:
+//
+//   - key: the account ID, partitioned with Kafka's default murmur2 key
+//     hashing (Java clients' default; librdkafka needs partitioner=murmur2_random).
+//     A record whose key or partition does not match its account is rejected
+//     as "misrouted", because a second partition would be a second writer.
+//   - value: the JSON envelope below.
+//   - headers (all optional): HeaderCommandID (else the command ID is
+//     "kafka:<partition>:<offset>"), and HeaderReplyTopic,
+//     HeaderReplyPartition and HeaderReplyTo to have the outcome published
+//     to a reply topic (see Reply).
+const (
+	EnvelopeVersion = 1
+
+	HeaderCommandID      = "ordo-command-id"
+	HeaderReplyTopic     = "ordo-reply-topic"
+	HeaderReplyPartition = "ordo-reply-partition"
+	HeaderReplyTo        = "ordo-reply-to"
+)
+
+// Envelope is the JSON value of a command record.
+//
+//	{"v":1,"kind":"deposit","account_id":"alice","amount":100}
+//	{"v":1,"kind":"open_account","account_id":"alice","currency":"USD","overdraft_limit":0}
+type Envelope struct {
+	V              int    `json:"v"`
+	Kind           Kind   `json:"kind"`
+	AccountID      string `json:"account_id"`
+	Amount         int64  `json:"amount,omitempty"`
+	Currency       string `json:"currency,omitempty"`
+	OverdraftLimit int64  `json:"overdraft_limit,omitempty"`
+}
+
+// EncodeCommand returns the record value for cmd.
+func EncodeCommand(cmd Command) ([]byte, error) {
+	return json.Marshal(Envelope{
+		V: EnvelopeVersion, Kind: cmd.Kind, AccountID: cmd.AccountID,
+		Amount: cmd.Amount, Currency: cmd.Currency, OverdraftLimit: cmd.OverdraftLimit,
+	})
+}
+
+// DecodeCommand parses a record value into a validated command with the
+// given ID. Any failure wraps ErrInvalid.
+func DecodeCommand(id string, value []byte) (Command, error) {
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return Command{}, fmt.Errorf("decode envelope: %v: %w", err, ErrInvalid)
+	}
+	if dec.More() {
+		return Command{}, fmt.Errorf("decode envelope: trailing data: %w", ErrInvalid)
+	}
+	if env.V != EnvelopeVersion {
+		return Command{}, fmt.Errorf("envelope version %d unsupported (want %d): %w", env.V, EnvelopeVersion, ErrInvalid)
+	}
+	cmd := Command{
+		ID: id, Kind: env.Kind, AccountID: env.AccountID, Amount: env.Amount,
+		Currency: env.Currency, OverdraftLimit: env.OverdraftLimit,
+	}
+	if err := cmd.Validate(); err != nil {
+		return Command{}, err
+	}
+	return cmd, nil
+}
+
+// DefaultCommandID is the ID of a record submitted without HeaderCommandID:
+// stable across redeliveries of the same record.
+func DefaultCommandID(partition int32, offset int64) string {
+	return "kafka:" + strconv.Itoa(int(partition)) + ":" + strconv.FormatInt(offset, 10)
+}

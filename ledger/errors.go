@@ -1,0 +1,32 @@
+package ledger
+
+import "errors"
+
+// Error kinds. Adapters wrap their failures in one of these so that the edges
+// (HTTP, logs) can decide what a failure means with errors.Is.
+var (
+	// ErrInvalid means the input breaks a validation rule.
+	ErrInvalid = errors.New("invalid input")
+	// ErrNotFound means the account or command does not exist (yet).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the request clashes with existing state, such as an
+	// account that already exists or an idempotency key reused for another
+	// request.
+	ErrConflict = errors.New("conflict")
+	// ErrFenced means a consumer tried to write for a partition it no longer
+	// owns. The write was rolled back.
+	ErrFenced = errors.New("partition ownership lost")
+	// ErrUnavailable means a dependency (broker, database) could not be reached.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// FieldError is a validation failure tied to one input field.
+type FieldError struct {
+	Field  string // JSON name of the field, e.g. "amount"
+	Reason string // human readable, e.g. "must be a positive integer"
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true for every FieldError.
+func (e *FieldError) Unwrap() error { return ErrInvalid }

@@ -1,0 +1,58 @@
+package ledger
+
+import (
+	"regexp"
+	"strconv"
+)
+
+// MaxAmount is the largest amount and balance Ordo accepts: 2^53-1, the
+// largest integer every JSON implementation represents exactly.
+const MaxAmount int64 = 1<<53 - 1
+
+// MaxAccountIDLen is the longest account ID accepted.
+const MaxAccountIDLen = 64
+
+var (
+	accountIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+	currencyPattern  = regexp.MustCompile(`^[A-Z]{3}$`)
+	amountPattern    = regexp.MustCompile(`^[1-9][0-9]*$`)
+)
+
+// ValidateAccountID checks an account ID: 1-64 characters of [A-Za-z0-9._:-].
+func ValidateAccountID(field, id string) error {
+	if !accountIDPattern.MatchString(id) {
+		return &FieldError{Field: field, Reason: "must be 1-64 characters of A-Z a-z 0-9 . _ : -"}
+	}
+	return nil
+}
+
+// ValidateCurrency checks an ISO 4217 style code: three upper-case letters.
+func ValidateCurrency(field, c string) error {
+	if !currencyPattern.MatchString(c) {
+		return &FieldError{Field: field, Reason: "must be a three-letter upper-case currency code such as USD"}
+	}
+	return nil
+}
+
+// ParseAmount parses the literal text of a JSON number as an amount: a
+// positive integer in minor units no larger than MaxAmount. Fractions,
+// exponents, signs and leading zeros are rejected, so "1.0" and "1e2" are
+// errors rather than silently rounded.
+func ParseAmount(field, literal string) (int64, error) {
+	if !amountPattern.MatchString(literal) {
+		return 0, &FieldError{Field: field, Reason: "must be a positive integer in minor units"}
+	}
+	n, err := strconv.ParseInt(literal, 10, 64)
+	if err != nil || n > MaxAmount {
+		return 0, &FieldError{Field: field, Reason: "must not exceed 9007199254740991 (2^53-1)"}
+	}
+	return n, nil
+}
+
+// ValidateLimit checks a non-negative limit such as an overdraft limit.
+func ValidateLimit(field string, n int64) error {
+	if n < 0 || n > MaxAmount {
+		return &FieldError{Field: field, Reason: "must be between 0 and 9007199254740991"}
+	}
+	return nil
+}

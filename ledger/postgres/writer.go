@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
+
+// batchWriter collects a batch's writes column by column and sends them as
+// a few set-based statements (unnest) in one pipelined round trip.
+type batchWriter struct {
+	claim Claim
+
+	cmdID, cmdAccount, cmdKind, cmdStatus, cmdCode []string
+	cmdFP, cmdOutcome                              [][]byte
+	cmdOffset                                      []int64
+
+	entAccount, entCommand, entKind   []string
+	entVersion, entAmount, entBalance []int64
+
+	nextOffset int64
+	err        error
+}
+
+func newBatchWriter(claim Claim) *batchWriter { return &batchWriter{claim: claim} }
+
+func (w *batchWriter) command(r Record, fp []byte, out ledger.Outcome) {
+	raw, err := json.Marshal(out)
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("encode outcome: %w", err)
+	}
+	w.cmdID = append(w.cmdID, r.CommandID)
+	w.cmdAccount = append(w.cmdAccount, r.AccountID)
+	w.cmdKind = append(w.cmdKind, string(out.Kind))
+	w.cmdStatus = append(w.cmdStatus, string(out.Status))
+	w.cmdCode = append(w.cmdCode, string(out.Code))
+	w.cmdFP = append(w.cmdFP, fp)
+	w.cmdOutcome = append(w.cmdOutcome, raw)
+	w.cmdOffset = append(w.cmdOffset, r.Offset)
+}
+
+func (w *batchWriter) entry(e ledger.Entry) {
+	w.entAccount = append(w.entAccount, e.AccountID)
+	w.entCommand = append(w.entCommand, e.CommandID)
+	w.entKind = append(w.entKind, string(e.Kind))
+	w.entVersion = append(w.entVersion, e.Version)
+	w.entAmount = append(w.entAmount, e.Amount)
+	w.entBalance = append(w.entBalance, e.BalanceAfter)
+}
+
+func (w *batchWriter) offset(next int64) { w.nextOffset = next }
+
+// flush sends the batch's writes. Account rows are written with a version
+// guard as a second line of defence behind the epoch fence: an update only
+// lands on the version this batch loaded, and a new account is a plain
+// insert that fails if the account appeared meanwhile.
+func (w *batchWriter) flush(ctx context.Context, tx pgx.Tx, accounts map[string]*accountState) error {
+	if w.err != nil {
+		return w.err
+	}
+	var (
+		updID, newID, newCur             []string
+		updBal, updHeld, updVer, updPrev []int64
+		newBal, newHeld, newOD, newVer   []int64
+	)
+	for id, st := range accounts {
+		if st.current == nil || st.current.Version == st.loadedVersion {
+			continue
+		}
+		a := st.current
+		if st.loadedVersion == 0 {
+			newID, newCur = append(newID, id), append(newCur, a.Currency)
+			newBal, newHeld, newOD, newVer = append(newBal, a.Balance), append(newHeld, a.Held), append(newOD, a.OverdraftLimit), append(newVer, a.Version)
+			continue
+		}
+		updID = append(updID, id)
+		updBal, updHeld, updVer, updPrev = append(updBal, a.Balance), append(updHeld, a.Held), append(updVer, a.Version), append(updPrev, st.loadedVersion)
+	}
+
+	b := &pgx.Batch{}
+	if len(newID) > 0 {
+		b.Queue(`INSERT INTO accounts (id, currency, balance, held, overdraft_limit, version)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])`,
+			newID, newCur, newBal, newHeld, newOD, newVer)
+	}
+	if len(updID) > 0 {
+		want := int64(len(updID))
+		b.Queue(`UPDATE accounts a SET balance = t.balance, held = t.held, version = t.version, updated_at = now()
+			FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS t(id, balance, held, version, prev)
+			WHERE a.id = t.id AND a.version = t.prev`, updID, updBal, updHeld, updVer, updPrev).Exec(func(ct pgconn.CommandTag) error {
+			if ct.RowsAffected() != want {
+				return fmt.Errorf("account version guard: updated %d of %d accounts: %w", ct.RowsAffected(), want, ledger.ErrFenced)
+			}
+			return nil
+		})
+	}
+	if len(w.entAccount) > 0 {
+		b.Queue(`INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after)
+			SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int8[])`,
+			w.entAccount, w.entVersion, w.entCommand, w.entKind, w.entAmount, w.entBalance)
+	}
+	if len(w.cmdID) > 0 {
+		b.Queue(`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
+			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $9, $10, c.off
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::jsonb[], $8::int8[])
+			AS c(id, account, kind, fp, status, code, outcome, off)`,
+			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.claim.Topic, w.claim.Partition)
+	}
+	b.Queue(`UPDATE consumer_partitions SET next_offset = $3, updated_at = now()
+		WHERE topic = $1 AND partition = $2 AND epoch = $4`, w.claim.Topic, w.claim.Partition, w.nextOffset, w.claim.Epoch).
+		Exec(func(ct pgconn.CommandTag) error {
+			if ct.RowsAffected() != 1 {
+				return fmt.Errorf("advance offset: %w", ledger.ErrFenced)
+			}
+			return nil
+		})
+	return tx.SendBatch(ctx, b).Close()
+}

@@ -1,0 +1,57 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
+
+// metrics are the API's Prometheus metrics, on a registry of their own so
+// that several servers can live in one process (tests).
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.HistogramVec
+	outcomes *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordo_http_request_duration_seconds",
+			Help:    "HTTP request latency by route, method and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "status"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordo_command_outcomes_total",
+			Help: "Command outcomes answered, by kind, status and code.",
+		}, []string{"kind", "status", "code"}),
+	}
+	m.reg.MustRegister(m.requests, m.outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
+
+func (m *metrics) outcome(out ledger.Outcome) {
+	m.outcomes.WithLabelValues(string(out.Kind), string(out.Status), string(out.Code)).Inc()
+}
+
+func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		m.requests.WithLabelValues(c.Path(), c.Request().Method, strconv.Itoa(c.Response().Status)).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
+
+// ProblemTypeBase prefixes every problem type URI; the fragment is the code.
+const ProblemTypeBase = "https://github.com/ordo-dev/ordo/blob/main/docs/problems.md#"
+
+// Problem is an RFC 9457 problem details document with Ordo's extension
+// members.
+type Problem struct {
+	Type      string          `json:"type"`
+	Title     string          `json:"title"`
+	Status    int             `json:"status"`
+	Detail    string          `json:"detail,omitempty"`
+	Instance  string          `json:"instance,omitempty"`
+	Code      string          `json:"code"`
+	Field     string          `json:"field,omitempty"`
+	CommandID string          `json:"command_id,omitempty"`
+	Account   *ledger.Account `json:"account,omitempty"`
+}
+
+type problemKind struct {
+	status int
+	title  string
+}
+
+// problems is the one table from codes to HTTP statuses and titles.
+var problems = map[string]problemKind{
+	string(ledger.CodeInsufficientFunds):    {http.StatusUnprocessableEntity, "Insufficient funds"},
+	string(ledger.CodeAccountNotFound):      {http.StatusNotFound, "Account not found"},
+	string(ledger.CodeAccountExists):        {http.StatusConflict, "Account already exists"},
+	string(ledger.CodeBalanceLimitExceeded): {http.StatusUnprocessableEntity, "Balance limit exceeded"},
+	string(ledger.CodeIdempotencyMismatch):  {http.StatusUnprocessableEntity, "Idempotency key reused for a different request"},
+	string(ledger.CodeInvalidCommand):       {http.StatusBadRequest, "Invalid command"},
+	string(ledger.CodeMisrouted):            {http.StatusInternalServerError, "Command misrouted"},
+	codeInvalidRequest:                      {http.StatusBadRequest, "Invalid request"},
+	codeCommandNotFound:                     {http.StatusNotFound, "Command not found"},
+	codeNotFound:                            {http.StatusNotFound, "Not found"},
+	codeMethodNotAllowed:                    {http.StatusMethodNotAllowed, "Method not allowed"},
+	codePayloadTooLarge:                     {http.StatusRequestEntityTooLarge, "Request body too large"},
+	codeUnavailable:                         {http.StatusServiceUnavailable, "Service unavailable"},
+	codeInternal:                            {http.StatusInternalServerError, "Internal error"},
+}
+
+// Codes of problems that are not command outcomes.
+const (
+	codeInvalidRequest   = "invalid_request"
+	codeCommandNotFound  = "command_not_found"
+	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+	codePayloadTooLarge  = "payload_too_large"
+	codeUnavailable      = "unavailable"
+	codeInternal         = "internal"
+)
+
+func newProblem(code, detail string) *Problem {
+	k, ok := problems[code]
+	if !ok {
+		code, k = codeInternal, problems[codeInternal]
+	}
+	return &Problem{Type: ProblemTypeBase + code, Title: k.title, Status: k.status, Detail: detail, Code: code}
+}
+
+// outcomeProblem is the problem for a rejected command.
+func outcomeProblem(out ledger.Outcome) *Problem {
+	p := newProblem(string(out.Code), out.Detail)
+	p.CommandID = out.CommandID
+	p.Account = out.Account
+	return p
+}
+
+// errorProblem maps an error to a problem and says whether it is internal
+// (to be logged, its detail withheld from the client).
+func errorProblem(err error) (p *Problem, internal bool) {
+	var fe *ledger.FieldError
+	switch {
+	case errors.As(err, &fe):
+		p = newProblem(codeInvalidRequest, fe.Error())
+		p.Field = fe.Field
+		return p, false
+	case errors.Is(err, ledger.ErrInvalid):
+		return newProblem(codeInvalidRequest, err.Error()), false
+	case errors.Is(err, ledger.ErrUnavailable):
+		return newProblem(codeUnavailable, "a dependency is unavailable; retry with the same Idempotency-Key"), true
+	default:
+		return newProblem(codeInternal, ""), true
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ordo-dev/ordo/devenv"
+)
+
+// Dev is `ordo dev`: the whole system in one process on embedded
+// dependencies.
+type Dev struct {
+	broker   *devenv.Broker
+	postgres *devenv.Postgres
+	api      *API
+	consumer *Consumer
+	opts     Options
+}
+
+// NewDev starts the broker and (without a DATABASE_URL) a private Postgres
+// under the data directory, migrates, and wires one API and one consumer.
+func NewDev(ctx context.Context, o Options, log *slog.Logger) (_ *Dev, err error) {
+	d := &Dev{}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if len(o.Brokers) == 0 {
+		d.broker, err = devenv.StartBroker(devenv.BrokerConfig{DataDir: filepath.Join(o.DataDir, "kafka"), Partitions: o.Partitions, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		o.Brokers = []string{d.broker.Addr()}
+		log.Info("embedded broker started", "addr", d.broker.Addr(), "data", filepath.Join(o.DataDir, "kafka"))
+	}
+	if o.DatabaseURL == "" {
+		d.postgres, err = devenv.StartPostgres(ctx, devenv.PostgresConfig{Dir: filepath.Join(o.DataDir, "pg"), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		o.DatabaseURL = d.postgres.URL()
+		log.Info("private postgres started", "url", o.DatabaseURL)
+	}
+	if err := migrate(ctx, o.DatabaseURL, log); err != nil {
+		return nil, err
+	}
+	if d.api, err = NewAPI(ctx, o, log); err != nil {
+		return nil, err
+	}
+	if d.consumer, err = NewConsumer(ctx, o, log); err != nil {
+		return nil, err
+	}
+	d.opts = o
+	return d, nil
+}
+
+// Banner tells the user where things are and what to try.
+func (d *Dev) Banner(w io.Writer) {
+	addr := d.api.Addr()
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
+		addr = "localhost:" + port
+	}
+	fmt.Fprintf(w, `
+Ordo is running.
+  API       http://%[1]s
+  Kafka     %[2]s (topics %[3]s, %[4]s)
+  Postgres  %[5]s
+  Data      %[6]s
+
+Try:
+  curl -s -X POST %[1]s/v1/accounts -d '{"id":"alice","currency":"USD"}'
+  curl -s -X POST %[1]s/v1/accounts/alice/deposits -d '{"amount":100}'
+
+Ctrl-C stops everything.
+`, addr, strings.Join(d.opts.Brokers, ","), d.opts.CommandsTopic, d.opts.RepliesTopic, d.opts.DatabaseURL, d.opts.DataDir)
+}
+
+// Run runs the API and the consumer until ctx ends.
+func (d *Dev) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.api.Run(ctx) })
+	g.Go(func() error { return d.consumer.Run(ctx) })
+	return g.Wait()
+}
+
+// Close stops everything, in reverse order of start.
+func (d *Dev) Close() {
+	if d.consumer != nil {
+		d.consumer.Close()
+	}
+	if d.api != nil {
+		d.api.Close()
+	}
+	if d.postgres != nil {
+		d.postgres.Close()
+	}
+	if d.broker != nil {
+		d.broker.Close()
+	}
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-dev/ordo/api"
+	"github.com/ordo-dev/ordo/consumer"
+	"github.com/ordo-dev/ordo/ledger/postgres"
+	"github.com/ordo-dev/ordo/producer"
+)
+
+// ensureTopics creates the commands and replies topics if they are missing.
+func ensureTopics(ctx context.Context, o Options, log *slog.Logger) error {
+	return producer.EnsureTopics(ctx, o.Brokers, map[string]int32{
+		o.CommandsTopic: int32(o.Partitions),
+		o.RepliesTopic:  int32(o.ReplyPartitions),
+	}, log)
+}
+
+// API is the `ordo api` role: the HTTP server, its producer and its reply
+// listener.
+type API struct {
+	store    *postgres.Store
+	producer *producer.Producer
+	replies  *producer.ReplyListener
+	server   *api.Server
+	http     *http.Server
+	ln       net.Listener
+	log      *slog.Logger
+}
+
+// NewAPI connects the API role's dependencies and binds its listener.
+func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
+	if err := o.Validate(true, true); err != nil {
+		return nil, err
+	}
+	if err := ensureTopics(ctx, o, log); err != nil {
+		return nil, err
+	}
+	a := &API{log: log}
+	var err error
+	if a.store, err = postgres.Open(ctx, o.DatabaseURL, int32(o.DBMaxConns)); err != nil {
+		return nil, err
+	}
+	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, Logger: log}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	instance := o.InstanceID
+	if instance == "" {
+		instance = uuid.NewString()
+	}
+	if a.replies, err = producer.NewReplyListener(ctx, o.Brokers, o.RepliesTopic, instance, log); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.server = api.New(api.Config{WaitBudget: o.WaitBudget, Reply: a.replies.Route(), Logger: log}, a.store, a.producer)
+	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("listen on %s: %w", o.HTTPAddr, err)
+	}
+	a.http = &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("api ready", "addr", a.ln.Addr().String(), "instance", instance, "reply_partition", a.replies.Route().Partition)
+	return a, nil
+}
+
+// Addr is the address the API listens on.
+func (a *API) Addr() string { return a.ln.Addr().String() }
+
+// Run serves until ctx ends, then drains requests for up to the wait budget.
+func (a *API) Run(ctx context.Context) error {
+	go a.replies.Run(ctx, a.server.Deliver)
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Serve(a.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.http.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// Close releases everything.
+func (a *API) Close() {
+	if a.http != nil {
+		_ = a.http.Close()
+	} else if a.ln != nil {
+		_ = a.ln.Close()
+	}
+	if a.replies != nil {
+		a.replies.Close()
+	}
+	if a.producer != nil {
+		a.producer.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+// Consumer is the `ordo consumer` role.
+type Consumer struct {
+	store *postgres.Store
+	proc  *consumer.Processor
+}
+
+// NewConsumer connects the consumer role's dependencies.
+func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, error) {
+	if err := o.Validate(true, true); err != nil {
+		return nil, err
+	}
+	if err := ensureTopics(ctx, o, log); err != nil {
+		return nil, err
+	}
+	store, err := postgres.Open(ctx, o.DatabaseURL, int32(o.DBMaxConns))
+	if err != nil {
+		return nil, err
+	}
+	proc, err := consumer.New(ctx, consumer.Config{
+		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group,
+		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
+		MaxBatch: o.MaxBatch, Logger: log,
+	}, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &Consumer{store: store, proc: proc}, nil
+}
+
+// Run applies commands until ctx ends.
+func (c *Consumer) Run(ctx context.Context) error { return c.proc.Run(ctx) }
+
+// Close leaves the group and releases everything.
+func (c *Consumer) Close() {
+	c.proc.Close()
+	c.store.Close()
+}
+
+// migrate applies the schema migrations.
+func migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	store, err := postgres.Open(ctx, databaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("schema up to date", "applied", applied)
+	return nil
+}

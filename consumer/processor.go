@@ -1,0 +1,362 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/ordo-dev/ordo/ledger/postgres"
+)
+
+// Store is what the processor needs from the ledger's storage.
+type Store interface {
+	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool) (postgres.Claim, error)
+	ApplyBatch(ctx context.Context, claim postgres.Claim, recs []postgres.Record) ([]postgres.Result, error)
+}
+
+// Config configures a Processor. Zero durations and sizes take the defaults
+// named on each field.
+type Config struct {
+	Brokers []string // required
+	Topic   string   // commands topic; required
+	Group   string   // consumer group; required
+
+	// SessionTimeout: how long the group waits for a silent member before
+	// reassigning its partitions. Default 45s (franz-go's default).
+	SessionTimeout time.Duration
+	// HeartbeatInterval: default 3s (franz-go's default).
+	HeartbeatInterval time.Duration
+	// MaxBatch: the most records applied in one transaction. Default 1000.
+	MaxBatch int
+	// BatchTimeout: how long one batch transaction may take before it is
+	// abandoned and retried. Default 30s.
+	BatchTimeout time.Duration
+	// RetryBackoff: the wait before retrying a batch after a database
+	// error. Default 500ms.
+	RetryBackoff time.Duration
+
+	Logger *slog.Logger // default slog.Default()
+}
+
+func (c *Config) setDefaults() error {
+	if len(c.Brokers) == 0 || c.Topic == "" || c.Group == "" {
+		return errors.New("consumer: brokers, topic and group are required")
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 45 * time.Second
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 3 * time.Second
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1000
+	}
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = 30 * time.Second
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 500 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Processor is one consumer-group member applying commands.
+type Processor struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	cl    *kgo.Client
+	adm   *kadm.Client
+
+	numPartitions int
+
+	mu      sync.Mutex
+	workers map[int32]*worker
+	wg      sync.WaitGroup // workers
+}
+
+// New creates a processor and reads the topic's partition count. It joins
+// the group when Run starts polling.
+func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), workers: map[int32]*worker{}}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.HeartbeatInterval),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AutoCommitMarks(),
+		// The offset to resume from comes from Postgres (see adjustOffsets).
+		// If it is outside the log, stop rather than silently skip or replay.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.AdjustFetchOffsetsFn(p.adjustOffsets),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
+		// Replies are produced to the partition the requester named.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.WithLogger(kslog.New(p.log)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	p.cl = cl
+	p.adm = kadm.NewClient(cl)
+	topics, err := p.adm.ListTopics(ctx, cfg.Topic)
+	if err == nil {
+		err = topics.Error()
+	}
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("consumer: describe topic %s: %w", cfg.Topic, err)
+	}
+	p.numPartitions = len(topics[cfg.Topic].Partitions)
+	if p.numPartitions == 0 {
+		cl.Close()
+		return nil, fmt.Errorf("consumer: topic %s does not exist", cfg.Topic)
+	}
+	return p, nil
+}
+
+// Run polls until ctx ends or Close is called.
+func (p *Processor) Run(ctx context.Context) error {
+	for {
+		fetches := p.cl.PollRecords(ctx, p.cfg.MaxBatch)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			p.cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			p.onFetchError(partition, err)
+		})
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			p.mu.Lock()
+			w := p.workers[fp.Partition]
+			p.mu.Unlock()
+			if w == nil {
+				return // not ours (any more): the new owner fetches it again
+			}
+			select {
+			case w.in <- fp.Records:
+			case <-w.stop:
+			case <-ctx.Done():
+			}
+		})
+		p.cl.AllowRebalance()
+	}
+}
+
+// Close leaves the group and stops the workers. Applied batches are safe;
+// records fetched but not applied are fetched again by the next owner.
+func (p *Processor) Close() {
+	p.cl.Close() // runs onRevoked for every partition, which stops the workers
+	p.stopWorkers(nil)
+	p.wg.Wait()
+}
+
+func (p *Processor) onFetchError(partition int32, err error) {
+	if errors.Is(err, kerr.OffsetOutOfRange) {
+		p.mu.Lock()
+		w := p.workers[partition]
+		p.mu.Unlock()
+		stored := int64(-1)
+		if w != nil {
+			stored = w.claim.NextOffset
+		}
+		p.log.Error("stored offset is outside the log; partition stopped, nothing skipped. Was the topic recreated or its data lost? Restore the log or reset the partition's row in consumer_partitions deliberately.",
+			"topic", p.cfg.Topic, "partition", partition, "stored_next_offset", stored, "err", err)
+		p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: {partition}})
+		p.stopWorkers([]int32{partition})
+		return
+	}
+	if !errors.Is(err, context.Canceled) {
+		p.log.Warn("fetch error", "partition", partition, "err", err)
+	}
+}
+
+// adjustOffsets runs after each assignment, before fetching: it claims each
+// new partition in Postgres and returns the stored offset to resume from.
+func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	member, generation := p.cl.GroupMetadata()
+	for topic, parts := range assigned {
+		if topic != p.cfg.Topic {
+			continue
+		}
+		for partition := range parts {
+			claim, err := p.claim(ctx, partition, generation, member)
+			if err != nil {
+				p.log.Error("partition not claimed; it stays idle here until the next rebalance", "partition", partition, "generation", generation, "err", err)
+				p.cl.PauseFetchPartitions(map[string][]int32{topic: {partition}})
+				continue
+			}
+			off := kgo.NewOffset().AtStart()
+			if claim.NextOffset >= 0 {
+				off = kgo.NewOffset().At(claim.NextOffset).WithEpoch(-1)
+			}
+			parts[partition] = off
+			p.startWorker(claim)
+			p.resumeIfPaused(partition)
+			p.log.Info("partition claimed", "partition", partition, "epoch", claim.Epoch, "generation", generation, "next_offset", claim.NextOffset)
+		}
+	}
+	return assigned, nil
+}
+
+// claim claims a partition, retrying transient errors until ctx ends. A
+// claim refused for a stale generation is forced only when the member that
+// holds the claim is no longer in the group (the group was deleted and its
+// generations restarted). That check only serves liveness: if it is wrong,
+// the rightful owner's next claim fences this one off again.
+func (p *Processor) claim(ctx context.Context, partition, generation int32, member string) (postgres.Claim, error) {
+	for {
+		claim, err := p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, false)
+		if errors.Is(err, postgres.ErrStaleGeneration) {
+			if p.holderGone(ctx, partition) {
+				p.log.Warn("forcing the claim: its holder is not in the group (was the group recreated?)", "partition", partition)
+				return p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, true)
+			}
+			return postgres.Claim{}, err
+		}
+		if err == nil || ctx.Err() != nil {
+			return claim, err
+		}
+		p.log.Warn("claim failed; retrying", "partition", partition, "err", err)
+		select {
+		case <-time.After(p.cfg.RetryBackoff):
+		case <-ctx.Done():
+			return postgres.Claim{}, ctx.Err()
+		}
+	}
+}
+
+func (p *Processor) holderGone(ctx context.Context, partition int32) bool {
+	groups, err := p.adm.DescribeGroups(ctx, p.cfg.Group)
+	if err != nil {
+		return false
+	}
+	g, ok := groups[p.cfg.Group]
+	if !ok || g.Err != nil {
+		return false
+	}
+	holder, err := p.holder(ctx, partition)
+	if err != nil {
+		return false
+	}
+	for _, m := range g.Members {
+		if m.MemberID == holder {
+			return false
+		}
+	}
+	return true
+}
+
+// holder reads which member holds the stored claim.
+func (p *Processor) holder(ctx context.Context, partition int32) (string, error) {
+	type lister interface {
+		Partitions(ctx context.Context, topic string) ([]postgres.PartitionState, error)
+	}
+	l, ok := p.store.(lister)
+	if !ok {
+		return "", errors.New("store cannot list partitions")
+	}
+	states, err := l.Partitions(ctx, p.cfg.Topic)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range states {
+		if s.Partition == partition {
+			return s.Member, nil
+		}
+	}
+	return "", errors.New("no claim stored")
+}
+
+func (p *Processor) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	p.stopWorkers(revoked[p.cfg.Topic])
+	// Everything the stopped workers applied is marked; commit it to the
+	// group while we still own the partitions.
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		p.log.Debug("commit offsets to the group on revoke", "err", err)
+	}
+}
+
+func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.stopWorkers(lost[p.cfg.Topic])
+}
+
+func (p *Processor) startWorker(claim postgres.Claim) {
+	w := newWorker(p, claim)
+	p.mu.Lock()
+	if old := p.workers[claim.Partition]; old != nil {
+		old.halt()
+	}
+	p.workers[claim.Partition] = w
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		w.run()
+	}()
+}
+
+// stopWorkers stops the workers of the given partitions (all when nil) and
+// waits until each has finished its batch in flight.
+func (p *Processor) stopWorkers(partitions []int32) {
+	p.mu.Lock()
+	var stopping []*worker
+	for partition, w := range p.workers {
+		if partitions == nil || contains(partitions, partition) {
+			w.halt()
+			stopping = append(stopping, w)
+			delete(p.workers, partition)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range stopping {
+		<-w.done
+	}
+}
+
+// dropFenced removes a worker that found itself fenced off.
+func (p *Processor) dropFenced(w *worker) {
+	p.mu.Lock()
+	if p.workers[w.claim.Partition] == w {
+		delete(p.workers, w.claim.Partition)
+	}
+	p.mu.Unlock()
+	p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: {w.claim.Partition}})
+}
+
+// resumeIfPaused resumes a partition paused under an earlier assignment
+// (fenced, unclaimed or out of range), now that it is claimed again.
+func (p *Processor) resumeIfPaused(partition int32) {
+	if contains(p.cl.PauseFetchPartitions(nil)[p.cfg.Topic], partition) {
+		go p.cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topic: {partition}})
+	}
+}
+
+func contains(s []int32, v int32) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

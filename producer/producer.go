@@ -1,0 +1,111 @@
+// Package producer submits ledger commands to the commands topic.
+//
+// Records are keyed by account ID and partitioned exactly as Kafka's Java
+// client does (murmur2), so every command for an account lands on one
+// partition whichever standard client produced it. Production is idempotent
+// with acks=all: a retried produce never duplicates a record.
+package producer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
+
+// Config configures a Producer.
+type Config struct {
+	Brokers []string // required
+	Topic   string   // commands topic; required
+	// Linger is how long a partition's batch may wait for more records
+	// (franz-go ProducerLinger). Default 0: send as soon as possible.
+	Linger time.Duration
+	Logger *slog.Logger // default slog.Default()
+}
+
+// Producer submits commands.
+type Producer struct {
+	cl    *kgo.Client
+	topic string
+}
+
+// Partitioner is Kafka's default key partitioner (murmur2 of the key, high
+// bit masked, modulo the partition count). The consumer uses it to refuse
+// records that another client put on the wrong partition.
+func Partitioner() kgo.Partitioner { return kgo.StickyKeyPartitioner(nil) }
+
+// New connects a producer. It does not wait for the brokers.
+func New(cfg Config) (*Producer, error) {
+	if len(cfg.Brokers) == 0 || cfg.Topic == "" {
+		return nil, fmt.Errorf("producer: brokers and topic are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.RecordPartitioner(Partitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.WithLogger(kslog.New(cfg.Logger.With("component", "producer"))),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	return &Producer{cl: cl, topic: cfg.Topic}, nil
+}
+
+// Reply says where the consumer publishes a command's outcome.
+type Reply struct {
+	Topic     string
+	Partition int32
+	To        string // the waiting instance's ID
+}
+
+// Submitted is where a command landed in the log.
+type Submitted struct {
+	Partition int32
+	Offset    int64
+}
+
+// Submit produces cmd and waits for the brokers to acknowledge it. On an
+// error the command may or may not have been written; resubmitting the same
+// command ID is safe because the consumer applies each ID once.
+func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply Reply) (Submitted, error) {
+	value, err := ledger.EncodeCommand(cmd)
+	if err != nil {
+		return Submitted{}, err
+	}
+	r := &kgo.Record{
+		Key:   []byte(cmd.AccountID),
+		Value: value,
+		Headers: []kgo.RecordHeader{
+			{Key: ledger.HeaderCommandID, Value: []byte(cmd.ID)},
+		},
+	}
+	if reply.Topic != "" {
+		r.Headers = append(r.Headers,
+			kgo.RecordHeader{Key: ledger.HeaderReplyTopic, Value: []byte(reply.Topic)},
+			kgo.RecordHeader{Key: ledger.HeaderReplyPartition, Value: []byte(strconv.Itoa(int(reply.Partition)))},
+			kgo.RecordHeader{Key: ledger.HeaderReplyTo, Value: []byte(reply.To)},
+		)
+	}
+	res := p.cl.ProduceSync(ctx, r)
+	if err := res.FirstErr(); err != nil {
+		return Submitted{}, fmt.Errorf("produce command %s: %v: %w", cmd.ID, err, ledger.ErrUnavailable)
+	}
+	return Submitted{Partition: r.Partition, Offset: r.Offset}, nil
+}
+
+// Ping checks that a broker answers.
+func (p *Producer) Ping(ctx context.Context) error { return p.cl.Ping(ctx) }
+
+// Close flushes nothing further and releases the client.
+func (p *Producer) Close() { p.cl.Close() }

@@ -1,0 +1,118 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
+
+// ReplyListener receives the outcomes of one API instance's commands.
+//
+// Routing: one shared reply topic. Each instance reads a single partition,
+// chosen by hashing its instance ID, starting at that partition's end when it
+// starts; it takes only the replies addressed to it (HeaderReplyTo). No topic
+// or partition is created per process, no group coordination is needed, and
+// an instance reads about 1/P of all replies (more if it shares its
+// partition). See DESIGN.md for the trade-off.
+type ReplyListener struct {
+	cl    *kgo.Client
+	route Reply
+	log   *slog.Logger
+}
+
+// NewReplyListener positions a listener at the current end of its reply
+// partition, so that every reply to a command submitted after it returns is
+// seen.
+func NewReplyListener(ctx context.Context, brokers []string, topic, instanceID string, log *slog.Logger) (*ReplyListener, error) {
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	topics, err := adm.ListTopics(ctx, topic)
+	if err == nil {
+		err = topics.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reply topic %s: %w", topic, err)
+	}
+	n := len(topics[topic].Partitions)
+	if n == 0 {
+		return nil, fmt.Errorf("reply topic %s has no partitions", topic)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(instanceID))
+	partition := int32(h.Sum32() % uint32(n))
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("reply topic %s end offsets: %w", topic, err)
+	}
+	end, ok := ends.Lookup(topic, partition)
+	if !ok || end.Err != nil {
+		return nil, fmt.Errorf("reply topic %s partition %d end offset: %v", topic, partition, end.Err)
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(end.Offset)}}),
+		kgo.FetchMaxWait(100*time.Millisecond), // replies are latency-sensitive
+		kgo.WithLogger(kslog.New(log.With("component", "replies"))),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &ReplyListener{
+		cl:    cl,
+		route: Reply{Topic: topic, Partition: partition, To: instanceID},
+		log:   log,
+	}, nil
+}
+
+// Route is where commands should ask for their replies.
+func (l *ReplyListener) Route() Reply { return l.route }
+
+// Run hands each reply addressed to this instance to deliver, until ctx ends
+// or Close is called.
+func (l *ReplyListener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
+	for {
+		fetches := l.cl.PollFetches(ctx)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return
+		}
+		fetches.EachError(func(_ string, _ int32, err error) {
+			l.log.Warn("reply fetch error", "err", err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if !hasHeader(r, ledger.HeaderReplyTo, l.route.To) {
+				return
+			}
+			var out ledger.Outcome
+			if err := json.Unmarshal(r.Value, &out); err != nil {
+				l.log.Warn("undecodable reply", "offset", r.Offset, "err", err)
+				return
+			}
+			deliver(out)
+		})
+	}
+}
+
+// Close stops the listener.
+func (l *ReplyListener) Close() { l.cl.Close() }
+
+func hasHeader(r *kgo.Record, key, value string) bool {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value) == value
+		}
+	}
+	return false
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ordo-dev/ordo/ledger/postgres"
+	"github.com/ordo-dev/ordo/producer"
 )
 
 // Store is what the processor needs from the ledger's storage.
@@ -83,7 +85,8 @@ type Processor struct {
 
 	mu      sync.Mutex
 	workers map[int32]*worker
-	wg      sync.WaitGroup // workers
+	stopped map[int32]error // partitions halted by an error that needs an operator
+	wg      sync.WaitGroup  // workers
 }
 
 // New creates a processor and reads the topic's partition count. It joins
@@ -92,7 +95,7 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), workers: map[int32]*worker{}}
+	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), workers: map[int32]*worker{}, stopped: map[int32]error{}}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -166,8 +169,8 @@ func (p *Processor) Run(ctx context.Context) error {
 // Close leaves the group and stops the workers. Applied batches are safe;
 // records fetched but not applied are fetched again by the next owner.
 func (p *Processor) Close() {
-	p.cl.Close() // runs onRevoked for every partition, which stops the workers
-	p.stopWorkers(nil)
+	p.cl.Close() // leaves the group, running onRevoked
+	p.stopAllWorkers()
 	p.wg.Wait()
 }
 
@@ -184,6 +187,9 @@ func (p *Processor) onFetchError(partition int32, err error) {
 			"topic", p.cfg.Topic, "partition", partition, "stored_next_offset", stored, "err", err)
 		p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: {partition}})
 		p.stopWorkers([]int32{partition})
+		p.mu.Lock()
+		p.stopped[partition] = fmt.Errorf("partition %d: stored next offset %d is outside the log: %w", partition, stored, err)
+		p.mu.Unlock()
 		return
 	}
 	if !errors.Is(err, context.Canceled) {
@@ -211,6 +217,9 @@ func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[i
 				off = kgo.NewOffset().At(claim.NextOffset).WithEpoch(-1)
 			}
 			parts[partition] = off
+			p.mu.Lock()
+			delete(p.stopped, partition)
+			p.mu.Unlock()
 			p.startWorker(claim)
 			p.resumeIfPaused(partition)
 			p.log.Info("partition claimed", "partition", partition, "epoch", claim.Epoch, "generation", generation, "next_offset", claim.NextOffset)
@@ -316,13 +325,21 @@ func (p *Processor) startWorker(claim postgres.Claim) {
 	}()
 }
 
-// stopWorkers stops the workers of the given partitions (all when nil) and
-// waits until each has finished its batch in flight.
+// stopWorkers stops the workers of the given partitions and waits until
+// each has finished its batch in flight. An empty list stops nothing: a
+// cooperative rebalance revokes nothing at the end of every session.
 func (p *Processor) stopWorkers(partitions []int32) {
+	p.stopMatching(func(pt int32) bool { return contains(partitions, pt) })
+}
+
+// stopAllWorkers stops every worker, as stopWorkers does.
+func (p *Processor) stopAllWorkers() { p.stopMatching(func(int32) bool { return true }) }
+
+func (p *Processor) stopMatching(match func(int32) bool) {
 	p.mu.Lock()
 	var stopping []*worker
 	for partition, w := range p.workers {
-		if partitions == nil || contains(partitions, partition) {
+		if match(partition) {
 			w.halt()
 			stopping = append(stopping, w)
 			delete(p.workers, partition)
@@ -342,6 +359,30 @@ func (p *Processor) dropFenced(w *worker) {
 	}
 	p.mu.Unlock()
 	p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: {w.claim.Partition}})
+}
+
+// Owned lists the partitions this processor is applying now.
+func (p *Processor) Owned() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	owned := make([]int32, 0, len(p.workers))
+	for partition := range p.workers {
+		owned = append(owned, partition)
+	}
+	return owned
+}
+
+// Stopped reports the partitions halted by an error that needs an operator,
+// such as a stored offset outside the log.
+func (p *Processor) Stopped() map[int32]error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.stopped)
+}
+
+// PartitionOf is the commands-topic partition an account's commands belong on.
+func (p *Processor) PartitionOf(accountID string) int {
+	return producer.Partitioner().ForTopic(p.cfg.Topic).Partition(&kgo.Record{Key: []byte(accountID)}, p.numPartitions)
 }
 
 // resumeIfPaused resumes a partition paused under an earlier assignment

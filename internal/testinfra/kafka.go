@@ -75,7 +75,7 @@ func StartKafka(ctx context.Context) (*Kafka, error) {
 		if c != nil {
 			_ = c.Terminate(context.Background())
 		}
-		return nil, fmt.Errorf("start broker container from %s (build it with `make broker-image`, or set ORDO_TEST_KAFKA_IMAGE or ORDO_TEST_BROKERS): %w", image, err)
+		return nil, fmt.Errorf("start broker container from %s (build it with `make image`, or set ORDO_TEST_KAFKA_IMAGE or ORDO_TEST_BROKERS): %w", image, err)
 	}
 	return &Kafka{Brokers: []string{advertised}, container: c}, nil
 }

@@ -1,0 +1,51 @@
+# Ordo. `make run` starts everything locally; `make test` runs every test.
+GO           ?= go
+BIN          := bin/ordo
+IMAGE        ?= ordo-dev/ordo:dev
+# Integration tests run the broker from this repo's own image unless told
+# otherwise (it needs no registry). Set ORDO_TEST_KAFKA_IMAGE=apache/kafka:3.9.1
+# to run them against Apache Kafka instead.
+ORDO_TEST_KAFKA_IMAGE ?= $(IMAGE)
+export ORDO_TEST_KAFKA_IMAGE
+# On machines without a registry, ../shared/testimages provides a locally
+# built Postgres image and the testcontainers settings (see its README).
+SHARED_TESTIMAGES ?= ../shared/testimages
+TEST_ENV := if [ -f $(SHARED_TESTIMAGES)/env.sh ]; then . $(SHARED_TESTIMAGES)/env.sh; fi
+GOTEST_FLAGS ?= -count=1 -timeout 40m
+
+.PHONY: all build run test test-unit vet image test-images clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/ordo
+
+## run: the whole system in one process (embedded broker, private Postgres).
+run: build
+	./$(BIN) dev
+
+## test: vet, then every test, integration tests included (needs Docker).
+test: vet image test-images
+	@$(TEST_ENV); echo "postgres image: $${ORDO_TEST_POSTGRES_IMAGE:-postgres:16-alpine}, kafka image: $$ORDO_TEST_KAFKA_IMAGE"; \
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+## test-unit: the tests that need no Docker.
+test-unit:
+	$(GO) test -count=1 -race ./ledger/ ./api/
+
+vet:
+	$(GO) vet ./...
+
+## image: the FROM-scratch image (API, consumer, migrate, and the test broker).
+image: build
+	docker build -q -f deploy/Dockerfile -t $(IMAGE) bin >/dev/null
+	@echo "built $(IMAGE)"
+
+## test-images: build the local Postgres image when the test env asks for one.
+test-images:
+	@$(TEST_ENV); case "$${ORDO_TEST_POSTGRES_IMAGE:-}" in \
+	  local/*) sh $(SHARED_TESTIMAGES)/build-postgres.sh "$$ORDO_TEST_POSTGRES_IMAGE" ;; \
+	esac
+
+clean:
+	rm -rf bin .ordo

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// auditLedger checks the ledger's invariants in Postgres: per account,
+// versions are 1..N with no gaps or repeats, the journal sums to the balance,
+// and the last entry's balance is the account's; no command has more than
+// one journal entry; every entry's command is recorded as applied.
+func (e *env) auditLedger() {
+	e.t.Helper()
+	ctx := context.Background()
+	rows, err := e.pool.Query(ctx, `
+		SELECT a.id, a.balance, a.version, count(en.version), coalesce(sum(en.amount), 0),
+		       coalesce(min(en.version), 0), coalesce(max(en.version), 0),
+		       coalesce((SELECT balance_after FROM entries WHERE account_id = a.id ORDER BY version DESC LIMIT 1), 0)
+		FROM accounts a LEFT JOIN entries en ON en.account_id = a.id
+		GROUP BY a.id, a.balance, a.version`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id                               string
+			balance, version, n, sum, lo, hi int64
+			last                             int64
+		)
+		if err := rows.Scan(&id, &balance, &version, &n, &sum, &lo, &hi, &last); err != nil {
+			e.t.Fatal(err)
+		}
+		if n != version || lo != 1 || hi != version {
+			e.t.Errorf("account %s: version %d but entries %d..%d (%d rows): want 1..version, contiguous", id, version, lo, hi, n)
+		}
+		if sum != balance || last != balance {
+			e.t.Errorf("account %s: balance %d but entries sum to %d, last balance_after %d", id, balance, sum, last)
+		}
+	}
+	var dup int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT command_id FROM entries GROUP BY command_id HAVING count(*) > 1) d`).Scan(&dup); err != nil {
+		e.t.Fatal(err)
+	}
+	if dup != 0 {
+		e.t.Errorf("%d commands have more than one journal entry", dup)
+	}
+	var orphan int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM entries en LEFT JOIN commands c USING (command_id)
+		WHERE c.command_id IS NULL OR c.status <> 'applied'`).Scan(&orphan); err != nil {
+		e.t.Fatal(err)
+	}
+	if orphan != 0 {
+		e.t.Errorf("%d journal entries have no applied command", orphan)
+	}
+}
+
+func (e *env) balance(id string) (balance, version int64) {
+	e.t.Helper()
+	if err := e.pool.QueryRow(context.Background(), `SELECT balance, version FROM accounts WHERE id = $1`, id).Scan(&balance, &version); err != nil {
+		e.t.Fatal(err)
+	}
+	return balance, version
+}
+
+// sent is one command of a load run and its final answer.
+type sent struct {
+	account string
+	key     string
+	amount  int64
+	res     response
+}
+
+// deposits sends count deposits, keyed "<round>-w<worker>-<i>", from each of workers clients, spread over
+// accounts and API instances, every one retried with its key until decided.
+// progress, if set, is called after each decided command. It is bounded by
+// count and by deadline.
+func deposits(t *testing.T, round string, bases, accounts []string, workers, count int, deadline time.Time, progress func(done int)) []sent {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		out  []sent
+		wg   sync.WaitGroup
+		done int
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(len(round))))
+			for i := 0; i < count && time.Now().Before(deadline); i++ {
+				s := sent{account: accounts[rng.IntN(len(accounts))], key: fmt.Sprintf("%s-w%d-%d", round, w, i), amount: int64(1 + rng.IntN(9))}
+				base := bases[(w+i)%len(bases)]
+				s.res = decided(t, base+"/v1/accounts/"+s.account+"/deposits", fmt.Sprintf(`{"amount":%d}`, s.amount), s.key, deadline)
+				mu.Lock()
+				out = append(out, s)
+				done++
+				n := done
+				mu.Unlock()
+				if progress != nil {
+					progress(n)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	return out
+}
+
+// checkDeposits verifies a deposit run end to end: every command was applied
+// exactly once (the balance is the opening balance plus exactly the sum the
+// clients sent) and no two commands were answered with the same version.
+func (e *env) checkDeposits(all []sent, accounts []string, opening int64) {
+	e.t.Helper()
+	want := map[string]int64{}
+	versions := map[string]map[int64]string{}
+	for _, a := range accounts {
+		want[a] = opening
+		versions[a] = map[int64]string{}
+	}
+	for _, s := range all {
+		if s.res.Status != http.StatusOK || s.res.Account == nil {
+			e.t.Errorf("deposit %s: got %d %s, want 200", s.key, s.res.Status, s.res.Raw)
+			continue
+		}
+		want[s.account] += s.amount
+		if other, ok := versions[s.account][s.res.Account.Version]; ok && other != s.res.CommandID {
+			e.t.Errorf("account %s version %d answered for two commands: %s and %s", s.account, s.res.Account.Version, other, s.res.CommandID)
+		}
+		versions[s.account][s.res.Account.Version] = s.res.CommandID
+	}
+	for _, a := range accounts {
+		if got, _ := e.balance(a); got != want[a] {
+			e.t.Errorf("account %s: got balance %d, want %d (opening %d plus every deposit once)", a, got, want[a], opening)
+		}
+	}
+	e.auditLedger()
+}

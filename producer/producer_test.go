@@ -1,0 +1,86 @@
+package producer
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
+
+// TestPartitioningMatchesJavaClient: records land where Kafka's Java client
+// (murmur2, high bit masked) would put them. The hashes are the expected
+// values of Utils.murmur2 in Apache Kafka's own UtilsTest.
+func TestPartitioningMatchesJavaClient(t *testing.T) {
+	const partitions = 12
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "cmds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := New(Config{Brokers: c.ListenAddrs(), Topic: "cmds", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	for _, tt := range []struct {
+		key     string
+		javaMur int32
+	}{
+		{"21", -973932308},
+		{"foobar", -790332482},
+		{"a-little-bit-long-string", -985981536},
+		{"a-little-bit-longer-string", -1486304829},
+	} {
+		t.Run(tt.key, func(t *testing.T) {
+			want := int32((uint32(tt.javaMur) & 0x7fffffff) % partitions)
+			got, err := p.Submit(ctx, ledger.Command{ID: "c-" + tt.key, Kind: ledger.KindDeposit, AccountID: tt.key, Amount: 1}, Reply{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Partition != want {
+				t.Fatalf("got partition %d, want %d (Java murmur2)", got.Partition, want)
+			}
+		})
+	}
+}
+
+func TestSubmitSetsHeaders(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "cmds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := New(Config{Brokers: c.ListenAddrs(), Topic: "cmds", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := ledger.Command{ID: "cmd-1", Kind: ledger.KindWithdrawal, AccountID: "alice", Amount: 5}
+	sub, err := p.Submit(ctx, cmd, Reply{Topic: "replies", Partition: 2, To: "inst-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := fetchOne(t, c.ListenAddrs(), "cmds", sub.Partition, sub.Offset)
+	want := map[string]string{ledger.HeaderCommandID: "cmd-1", ledger.HeaderReplyTopic: "replies", ledger.HeaderReplyPartition: "2", ledger.HeaderReplyTo: "inst-1"}
+	for _, h := range fetched.Headers {
+		if w, ok := want[h.Key]; ok && w == string(h.Value) {
+			delete(want, h.Key)
+		}
+	}
+	if len(want) != 0 {
+		t.Fatalf("missing or wrong headers: %v (got %v)", want, fetched.Headers)
+	}
+	got, err := ledger.DecodeCommand("cmd-1", fetched.Value)
+	if err != nil || got != cmd || string(fetched.Key) != "alice" {
+		t.Fatalf("got %+v key %q (%v), want %+v keyed alice", got, fetched.Key, err, cmd)
+	}
+}

@@ -88,17 +88,10 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	}
 	fp := cmd.Fingerprint()
 
-	if key != "" {
-		// A retry of a decided request gets the stored outcome at once.
-		out, storedFP, err := s.store.Outcome(ctx, cmd.ID)
-		switch {
-		case err == nil:
-			return s.answerStored(c, cmd, fp, out, storedFP)
-		case !errors.Is(err, ledger.ErrNotFound):
-			return err
-		}
-	}
-
+	// A retry of a decided request is submitted again: the consumer
+	// answers it with the stored outcome (or idempotency_key_reused for a
+	// different request) without applying it twice. Concurrent retries on
+	// this instance share one submission.
 	call, leader, ok := s.inflight.join(cmd.ID, fp)
 	if !ok {
 		return s.problem(c, idempotencyMismatch(cmd.ID))

@@ -39,6 +39,16 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ producer.Re
 		f.mu.Unlock()
 		return producer.Submitted{}, nil
 	}
+	// Like the consumer: a decided command ID answers with its outcome, or
+	// with a rejection for a different request.
+	if prior, ok := f.outcomes[cmd.ID]; ok {
+		if string(f.fps[cmd.ID]) != string(cmd.Fingerprint()) {
+			prior = ledger.Outcome{CommandID: cmd.ID, Status: ledger.StatusRejected, Code: ledger.CodeIdempotencyMismatch}
+		}
+		f.mu.Unlock()
+		go f.server.Deliver(prior)
+		return producer.Submitted{}, nil
+	}
 	d := ledger.Decide(f.accounts[cmd.AccountID], cmd)
 	if d.Account != nil {
 		f.accounts[cmd.AccountID] = d.Account

@@ -37,7 +37,7 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), brokerCmd())
+	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), brokerCmd(), benchCmd())
 	return root
 }
 
@@ -67,7 +67,7 @@ func roleCmd(use, short, long string, groups func(*flagSet), run func(ctx contex
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			return run(ctx, o, log)
 		},
@@ -160,7 +160,7 @@ development and for the test container image. It is not a production broker:
 production runs on Apache Kafka or a Kafka-compatible service.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			b, err := devenv.StartBroker(cfg)
 			if err != nil {
@@ -178,6 +178,11 @@ production runs on Apache Kafka or a Kafka-compatible service.`,
 	f.StringVar(&cfg.DataDir, "data-dir", os.Getenv("ORDO_BROKER_DATA_DIR"), "persist the log and groups here (default: in memory) (env ORDO_BROKER_DATA_DIR)")
 	f.IntVar(&cfg.Partitions, "partitions", 12, "default partition count of created topics")
 	return cmd
+}
+
+// signalContext ends on Ctrl-C or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 func envOr(key, def string) string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
@@ -48,45 +49,7 @@ type priorCommand struct {
 // different fingerprint, an idempotency_key_reused rejection) and changes
 // nothing.
 func (s *Store) ApplyBatch(ctx context.Context, claim Claim, recs []Record) ([]Result, error) {
-	results := make([]Result, len(recs))
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var (
-			epoch int64
-			next  *int64
-		)
-		// The row lock orders this batch against ClaimPartition: either the
-		// batch commits first and the new owner resumes after it, or the
-		// claim commits first and this check fails.
-		err := tx.QueryRow(ctx, `SELECT epoch, next_offset FROM consumer_partitions
-			WHERE topic = $1 AND partition = $2 FOR UPDATE`, claim.Topic, claim.Partition).Scan(&epoch, &next)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && epoch != claim.Epoch) {
-			return fmt.Errorf("apply %s/%d with epoch %d (stored %d): %w", claim.Topic, claim.Partition, claim.Epoch, epoch, ledger.ErrFenced)
-		}
-		if err != nil {
-			return err
-		}
-		todo := make([]int, 0, len(recs))
-		for i, r := range recs {
-			if next != nil && r.Offset < *next {
-				results[i].Skipped = true
-				continue
-			}
-			todo = append(todo, i)
-		}
-		if len(todo) == 0 {
-			return nil
-		}
-		prior, accounts, err := loadBatchState(ctx, tx, recs, todo)
-		if err != nil {
-			return err
-		}
-		w := newBatchWriter(claim)
-		for _, i := range todo {
-			results[i].Outcome = decideRecord(recs[i], prior, accounts, w)
-		}
-		w.offset(recs[todo[len(todo)-1]].Offset + 1)
-		return w.flush(ctx, tx, accounts)
-	})
+	results, err := s.applyBatch(ctx, claim, recs)
 	if err != nil {
 		if errors.Is(err, ledger.ErrFenced) {
 			return nil, err
@@ -95,6 +58,82 @@ func (s *Store) ApplyBatch(ctx context.Context, claim Claim, recs []Record) ([]R
 	}
 	return results, nil
 }
+
+// applyBatch is one transaction in two round trips: BEGIN, the partition
+// row lock and the loads in one pipeline; the writes, the offset and COMMIT
+// in the next. The writes' guards fail inside the server (ordo_assert), so
+// a guard that trips aborts the transaction before COMMIT.
+func (s *Store) applyBatch(ctx context.Context, claim Claim, recs []Record) ([]Result, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A connection released inside a transaction (an error below) is
+	// destroyed by the pool, never reused.
+	defer conn.Release()
+
+	var (
+		epoch int64
+		next  *int64
+		found bool
+	)
+	st := newBatchState()
+	ids, accountIDs := st.keys(recs)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	// The row lock orders this batch against ClaimPartition: either the
+	// batch commits first and the new owner resumes after it, or the claim
+	// commits first and the epoch check below fails.
+	b.Queue(`SELECT epoch, next_offset FROM consumer_partitions WHERE topic = $1 AND partition = $2 FOR UPDATE`,
+		claim.Topic, claim.Partition).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&epoch, &next)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	b.Queue(`SELECT command_id, fingerprint, outcome FROM commands WHERE command_id = ANY($1)`, ids).Query(st.scanPrior)
+	b.Queue(`SELECT id, currency, balance, held, overdraft_limit, version FROM accounts WHERE id = ANY($1)`, accountIDs).Query(st.scanAccounts)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	if !found || epoch != claim.Epoch {
+		_, _ = conn.Exec(ctx, `ROLLBACK`)
+		return nil, fmt.Errorf("apply %s/%d with epoch %d (stored %d): %w", claim.Topic, claim.Partition, claim.Epoch, epoch, ledger.ErrFenced)
+	}
+
+	results := make([]Result, len(recs))
+	w := newBatchWriter(claim)
+	last := int64(-1)
+	for i, r := range recs {
+		if next != nil && r.Offset < *next {
+			results[i].Skipped = true
+			continue
+		}
+		results[i].Outcome = decideRecord(r, st.prior, st.accounts, w)
+		last = r.Offset
+	}
+	if last < 0 {
+		_, err := conn.Exec(ctx, `ROLLBACK`)
+		return results, err
+	}
+	w.offset(last + 1)
+	if s.beforeWrite != nil {
+		s.beforeWrite()
+	}
+	if err := w.flush(ctx, conn, st.accounts); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == guardFailed {
+			return nil, fmt.Errorf("%s: %w", pe.Message, ledger.ErrFenced)
+		}
+		return nil, err
+	}
+	return results, nil
+}
+
+// guardFailed is the SQLSTATE ordo_assert raises.
+const guardFailed = "OR001"
 
 // decideRecord decides one record against the batch's state, updates that
 // state and queues the writes.
@@ -138,25 +177,34 @@ type accountState struct {
 	current       *ledger.Account
 }
 
-func loadBatchState(ctx context.Context, tx pgx.Tx, recs []Record, todo []int) (map[string]priorCommand, map[string]*accountState, error) {
-	ids := make([]string, 0, len(todo))
-	accounts := map[string]*accountState{}
-	accountIDs := []string{}
-	for _, i := range todo {
-		ids = append(ids, recs[i].CommandID)
-		if recs[i].Code == "" {
-			id := recs[i].Command.AccountID
-			if _, ok := accounts[id]; !ok {
-				accounts[id] = &accountState{}
+// batchState is what a batch loads: earlier outcomes of its command IDs
+// and the current state of its accounts.
+type batchState struct {
+	prior    map[string]priorCommand
+	accounts map[string]*accountState
+}
+
+func newBatchState() *batchState {
+	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}}
+}
+
+// keys lists the command IDs and distinct account IDs of recs.
+func (st *batchState) keys(recs []Record) (ids, accountIDs []string) {
+	ids = make([]string, 0, len(recs))
+	for _, r := range recs {
+		ids = append(ids, r.CommandID)
+		if r.Code == "" {
+			id := r.Command.AccountID
+			if _, ok := st.accounts[id]; !ok {
+				st.accounts[id] = &accountState{}
 				accountIDs = append(accountIDs, id)
 			}
 		}
 	}
-	prior := map[string]priorCommand{}
-	rows, err := tx.Query(ctx, `SELECT command_id, fingerprint, outcome FROM commands WHERE command_id = ANY($1)`, ids)
-	if err != nil {
-		return nil, nil, err
-	}
+	return ids, accountIDs
+}
+
+func (st *batchState) scanPrior(rows pgx.Rows) error {
 	for rows.Next() {
 		var (
 			id  string
@@ -164,32 +212,25 @@ func loadBatchState(ctx context.Context, tx pgx.Tx, recs []Record, todo []int) (
 			raw []byte
 		)
 		if err := rows.Scan(&id, &p.fingerprint, &raw); err != nil {
-			return nil, nil, err
+			return err
 		}
 		if err := json.Unmarshal(raw, &p.outcome); err != nil {
-			return nil, nil, fmt.Errorf("decode stored outcome of %q: %w", id, err)
+			return fmt.Errorf("decode stored outcome of %q: %w", id, err)
 		}
-		prior[id] = p
+		st.prior[id] = p
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	rows, err = tx.Query(ctx, `SELECT id, currency, balance, held, overdraft_limit, version
-		FROM accounts WHERE id = ANY($1)`, accountIDs)
-	if err != nil {
-		return nil, nil, err
-	}
+	return rows.Err()
+}
+
+func (st *batchState) scanAccounts(rows pgx.Rows) error {
 	for rows.Next() {
 		var a ledger.Account
 		if err := rows.Scan(&a.ID, &a.Currency, &a.Balance, &a.Held, &a.OverdraftLimit, &a.Version); err != nil {
-			return nil, nil, err
+			return err
 		}
 		a.Available = a.Balance - a.Held
-		accounts[a.ID].loadedVersion = a.Version
-		accounts[a.ID].current = &a
+		st.accounts[a.ID].loadedVersion = a.Version
+		st.accounts[a.ID].current = &a
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	return prior, accounts, nil
+	return rows.Err()
 }

@@ -15,6 +15,9 @@ import (
 // Store is the ledger's PostgreSQL adapter.
 type Store struct {
 	pool *pgxpool.Pool
+	// beforeWrite, set only by tests, runs between a batch's reads and its
+	// writes.
+	beforeWrite func()
 }
 
 // Open connects to the database at url (a libpq URL or DSN) and checks that

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/ordo-dev/ordo/internal/testinfra"
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
@@ -31,8 +32,15 @@ func TestMain(m *testing.M) {
 
 func newStore(t *testing.T) *postgres.Store {
 	t.Helper()
+	s, _ := newStoreURL(t)
+	return s
+}
+
+func newStoreURL(t *testing.T) (*postgres.Store, string) {
+	t.Helper()
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, pg.NewDatabase(t), 8)
+	url := pg.NewDatabase(t)
+	s, err := postgres.Open(ctx, url, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +48,7 @@ func newStore(t *testing.T) *postgres.Store {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, url
 }
 
 func rec(off int64, id string, cmd ledger.Command) postgres.Record {
@@ -263,5 +271,38 @@ func TestStaleGenerationClaimRefused(t *testing.T) {
 	}
 	if _, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", true); err != nil {
 		t.Fatalf("forced claim: got %v, want success", err)
+	}
+}
+
+// TestVersionGuard: if an account changes under its partition owner between
+// a batch's reads and writes (only possible if the fence were broken), the
+// batch fails inside the server and nothing of it commits.
+func TestVersionGuard(t *testing.T) {
+	s, url := newStoreURL(t)
+	ctx := context.Background()
+	c := claim(t, s, 1, "m1")
+	apply(t, s, c, rec(0, "c0", open("alice")), rec(1, "c1", deposit("alice", 100)))
+
+	intruder, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close(ctx)
+	s.SetBeforeWrite(func() {
+		if _, err := intruder.Exec(ctx, `UPDATE accounts SET balance = 1, version = version + 1 WHERE id = 'alice'`); err != nil {
+			t.Errorf("intruder: %v", err)
+		}
+	})
+	_, err = s.ApplyBatch(ctx, c, []postgres.Record{rec(2, "w", withdraw("alice", 50))})
+	if !errors.Is(err, ledger.ErrFenced) {
+		t.Fatalf("got %v, want ErrFenced from the version guard", err)
+	}
+	s.SetBeforeWrite(nil)
+	if _, _, err := s.Outcome(ctx, "w"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("the guarded batch stored its command: %v", err)
+	}
+	parts, _ := s.Partitions(ctx, "cmds")
+	if parts[0].NextOffset != 2 {
+		t.Fatalf("got next offset %d, want 2: the guarded batch must not advance it", parts[0].NextOffset)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
@@ -55,11 +55,14 @@ func (w *batchWriter) entry(e ledger.Entry) {
 
 func (w *batchWriter) offset(next int64) { w.nextOffset = next }
 
-// flush sends the batch's writes. Account rows are written with a version
-// guard as a second line of defence behind the epoch fence: an update only
-// lands on the version this batch loaded, and a new account is a plain
-// insert that fails if the account appeared meanwhile.
-func (w *batchWriter) flush(ctx context.Context, tx pgx.Tx, accounts map[string]*accountState) error {
+// flush sends the batch's writes, the offset update and COMMIT in one
+// pipeline on conn, which is inside the batch's transaction. Account rows
+// are written with a version guard as a second line of defence behind the
+// epoch fence: an update only lands on the version this batch loaded, and a
+// new account is a plain insert that fails if the account appeared
+// meanwhile. Guards fail in the server (ordo_assert), aborting the
+// transaction before COMMIT runs.
+func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts map[string]*accountState) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -89,15 +92,12 @@ func (w *batchWriter) flush(ctx context.Context, tx pgx.Tx, accounts map[string]
 			newID, newCur, newBal, newHeld, newOD, newVer)
 	}
 	if len(updID) > 0 {
-		want := int64(len(updID))
-		b.Queue(`UPDATE accounts a SET balance = t.balance, held = t.held, version = t.version, updated_at = now()
+		b.Queue(`WITH u AS (
+			UPDATE accounts a SET balance = t.balance, held = t.held, version = t.version, updated_at = now()
 			FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS t(id, balance, held, version, prev)
-			WHERE a.id = t.id AND a.version = t.prev`, updID, updBal, updHeld, updVer, updPrev).Exec(func(ct pgconn.CommandTag) error {
-			if ct.RowsAffected() != want {
-				return fmt.Errorf("account version guard: updated %d of %d accounts: %w", ct.RowsAffected(), want, ledger.ErrFenced)
-			}
-			return nil
-		})
+			WHERE a.id = t.id AND a.version = t.prev RETURNING 1)
+			SELECT ordo_assert((SELECT count(*) FROM u) = $6, 'account version guard: an account changed under its partition owner')`,
+			updID, updBal, updHeld, updVer, updPrev, len(updID))
 	}
 	if len(w.entAccount) > 0 {
 		b.Queue(`INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after)
@@ -111,13 +111,15 @@ func (w *batchWriter) flush(ctx context.Context, tx pgx.Tx, accounts map[string]
 			AS c(id, account, kind, fp, status, code, outcome, off)`,
 			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.claim.Topic, w.claim.Partition)
 	}
-	b.Queue(`UPDATE consumer_partitions SET next_offset = $3, updated_at = now()
-		WHERE topic = $1 AND partition = $2 AND epoch = $4`, w.claim.Topic, w.claim.Partition, w.nextOffset, w.claim.Epoch).
-		Exec(func(ct pgconn.CommandTag) error {
-			if ct.RowsAffected() != 1 {
-				return fmt.Errorf("advance offset: %w", ledger.ErrFenced)
-			}
-			return nil
-		})
-	return tx.SendBatch(ctx, b).Close()
+	b.Queue(`WITH u AS (
+		UPDATE consumer_partitions SET next_offset = $3, updated_at = now()
+		WHERE topic = $1 AND partition = $2 AND epoch = $4 RETURNING 1)
+		SELECT ordo_assert((SELECT count(*) FROM u) = 1, 'partition ownership lost while applying')`,
+		w.claim.Topic, w.claim.Partition, w.nextOffset, w.claim.Epoch)
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		_, _ = conn.Exec(ctx, `ROLLBACK`)
+		return err
+	}
+	return nil
 }

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/ordo-dev/ordo/api"
+	"github.com/ordo-dev/ordo/bench"
+	"github.com/ordo-dev/ordo/bench/baseline"
+	"github.com/ordo-dev/ordo/devenv"
+	"github.com/ordo-dev/ordo/ledger/postgres"
+)
+
+type benchFlags struct {
+	url, dist, workloads, jsonOut, plotOut, databaseURL, dataDir  string
+	clients, accounts, hot, withdrawPct, baselineConns, ordoConns int
+	rate                                                          float64
+	duration, timeout                                             time.Duration
+	compare                                                       bool
+	partitions                                                    int
+	systems, cpuProfile                                           string
+}
+
+func benchCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Generate load against an Ordo URL, or compare Ordo with row-lock and optimistic baselines",
+		Long: `Runs a bounded load against any service speaking Ordo's HTTP contract and
+prints throughput, latency percentiles (HdrHistogram), answers by status and an
+audit: every account's final balance must equal its opening balance plus every
+change the clients were told was applied.
+
+  ordo bench --url http://localhost:8080 --clients 64 --duration 30s
+  ordo bench --url http://localhost:8080 --rate 2000 --dist zipf
+  ordo bench --compare --duration 20s --json bench.json --plot bench.html
+
+--compare starts Ordo (embedded broker, one API, one consumer) and two
+baselines written the way a careful team would without Ordo (row lock:
+SELECT ... FOR UPDATE in one transaction; optimistic: version-checked UPDATE
+with retries), each on its own fresh database in the same Postgres
+(DATABASE_URL, else a private one under --data-dir), and runs workload A
+(uniform over --accounts) and B (--hot hot accounts) against each.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			if f.cpuProfile != "" {
+				out, err := os.Create(f.cpuProfile)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(out); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			if f.compare {
+				return runCompare(ctx, f)
+			}
+			if f.url == "" {
+				return errors.New("--url is required (or use --compare)")
+			}
+			cfg := f.config("run", f.url, bench.Distribution(f.dist), "bench")
+			res, err := bench.Run(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			bench.WriteTable(os.Stdout, res)
+			return writeOutputs(f, "ordo bench", res)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "url", "", "base URL of the service under load")
+	fl.IntVar(&f.clients, "clients", 64, "closed loop: concurrent clients; open loop: most requests in flight")
+	fl.Float64Var(&f.rate, "rate", 0, "open loop: requests per second (0: closed loop)")
+	fl.DurationVar(&f.duration, "duration", 30*time.Second, "measured duration of each run")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of one request")
+	fl.StringVar(&f.dist, "dist", "uniform", "account distribution: uniform, hot or zipf")
+	fl.IntVar(&f.accounts, "accounts", 10000, "accounts in play (uniform, zipf)")
+	fl.IntVar(&f.hot, "hot", 8, "hot accounts (dist hot, and workload B)")
+	fl.IntVar(&f.withdrawPct, "withdraw-percent", 50, "share of withdrawals, the rest deposits")
+	fl.StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
+	fl.StringVar(&f.plotOut, "plot", "", "write an HTML latency-over-time plot to this file")
+	fl.BoolVar(&f.compare, "compare", false, "compare Ordo with the row-lock and optimistic baselines")
+	fl.StringVar(&f.workloads, "workloads", "A,B", "with --compare: workloads to run (A uniform, B hot)")
+	fl.StringVar(&f.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "with --compare: Postgres to use (env DATABASE_URL; default a private one)")
+	fl.StringVar(&f.dataDir, "data-dir", "./.ordo-bench", "with --compare: where the private Postgres lives")
+	fl.IntVar(&f.baselineConns, "baseline-conns", 8, "with --compare: Postgres pool size of each baseline")
+	fl.IntVar(&f.ordoConns, "ordo-conns", 8, "with --compare: Postgres pool size of each Ordo role (API, consumer)")
+	fl.IntVar(&f.partitions, "partitions", 12, "with --compare: partitions of Ordo's commands topic")
+	fl.StringVar(&f.systems, "systems", "ordo,rowlock,optimistic", "with --compare: the systems to run")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --compare: Ordo's API, consumer and broker too) to this file")
+	return cmd
+}
+
+func (f benchFlags) config(name, url string, dist bench.Distribution, prefix string) bench.Config {
+	return bench.Config{
+		Name: name, URL: url, Clients: f.clients, Rate: f.rate, Duration: f.duration, Timeout: f.timeout,
+		Workload: bench.Workload{Accounts: f.accounts, Dist: dist, HotAccounts: f.hot, WithdrawPercent: f.withdrawPct, Prefix: prefix},
+		Progress: os.Stderr,
+	}
+}
+
+func writeOutputs(f benchFlags, title string, results ...*bench.Result) error {
+	if f.jsonOut != "" {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if f.plotOut != "" {
+		out, err := os.Create(f.plotOut)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := bench.WritePlot(out, title, results...); err != nil {
+			return err
+		}
+	}
+	for _, r := range results {
+		if !r.Audit.OK {
+			return fmt.Errorf("audit failed for %s: %v", r.Name, r.Audit.Examples)
+		}
+	}
+	return nil
+}
+
+// system is one service under comparison.
+type system struct {
+	name  string
+	url   string
+	close func()
+}
+
+func runCompare(ctx context.Context, f benchFlags) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	pgURL := f.databaseURL
+	if pgURL == "" {
+		if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+			return err
+		}
+		pg, err := devenv.StartPostgres(ctx, devenv.PostgresConfig{Dir: filepath.Join(f.dataDir, "pg"), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer pg.Close()
+		pgURL = pg.URL()
+	}
+	var results []*bench.Result
+	for _, wl := range strings.Split(f.workloads, ",") {
+		var dist bench.Distribution
+		switch strings.TrimSpace(strings.ToUpper(wl)) {
+		case "A":
+			dist = bench.Uniform
+		case "B":
+			dist = bench.Hot
+		default:
+			return fmt.Errorf("--workloads %q: want A and/or B", wl)
+		}
+		var row []*bench.Result
+		for _, name := range strings.Split(f.systems, ",") {
+			sys, err := startSystem(ctx, name, pgURL, f, log)
+			if err != nil {
+				return fmt.Errorf("start %s: %w", name, err)
+			}
+			res, err := bench.Run(ctx, f.config(name, sys.url, dist, "acct"))
+			sys.close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			row = append(row, res)
+		}
+		fmt.Printf("\nWorkload %s: %d clients, %s, %d%% withdrawals, %s each\n", strings.ToUpper(wl), f.clients, describe(row[0]), f.withdrawPct, f.duration)
+		bench.WriteTable(os.Stdout, row...)
+		results = append(results, row...)
+	}
+	return writeOutputs(f, "ordo bench --compare", results...)
+}
+
+func describe(r *bench.Result) string {
+	if r.Workload.Dist == bench.Hot {
+		return fmt.Sprintf("%d hot accounts", r.Workload.HotAccounts)
+	}
+	return fmt.Sprintf("uniform over %d accounts", r.Workload.Accounts)
+}
+
+// freshDatabase (re)creates a database on the server of pgURL and returns
+// its URL, migrated.
+func freshDatabase(ctx context.Context, pgURL, name string) (string, error) {
+	cfg, err := pgx.ParseConfig(pgURL)
+	if err != nil {
+		return "", err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		return "", err
+	}
+	dbURL := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	if cfg.Password != "" {
+		dbURL = fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Password, cfg.Host, cfg.Port, name)
+	}
+	return dbURL, migrate(ctx, dbURL, slog.New(slog.DiscardHandler))
+}
+
+func startSystem(ctx context.Context, name, pgURL string, f benchFlags, log *slog.Logger) (*system, error) {
+	dbURL, err := freshDatabase(ctx, pgURL, "bench_"+name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "ordo" {
+		b, err := devenv.StartBroker(devenv.BrokerConfig{Partitions: f.partitions})
+		if err != nil {
+			return nil, err
+		}
+		o := defaultOptions()
+		o.Brokers = []string{b.Addr()}
+		o.DatabaseURL = dbURL
+		o.HTTPAddr = "127.0.0.1:0"
+		o.Partitions = f.partitions
+		o.DBMaxConns = f.ordoConns
+		runCtx, cancel := context.WithCancel(ctx)
+		a, err := NewAPI(runCtx, o, log)
+		if err != nil {
+			cancel()
+			b.Close()
+			return nil, err
+		}
+		c, err := NewConsumer(runCtx, o, log)
+		if err != nil {
+			cancel()
+			a.Close()
+			b.Close()
+			return nil, err
+		}
+		go func() { _ = a.Run(runCtx) }()
+		go func() { _ = c.Run(runCtx) }()
+		return &system{name: name, url: "http://" + a.Addr(), close: func() { cancel(); c.Close(); a.Close(); b.Close() }}, nil
+	}
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	pcfg.MaxConns = int32(f.baselineConns)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := postgres.Open(ctx, dbURL, int32(f.baselineConns))
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	sub, err := baseline.New(pool, baseline.Mode(name))
+	if err != nil {
+		return nil, err
+	}
+	srv := api.New(api.Config{Logger: log}, store, sub)
+	sub.SetDeliver(srv.Deliver)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return &system{name: name, url: "http://" + ln.Addr().String(), close: func() {
+		_ = hs.Close()
+		store.Close()
+		pool.Close()
+	}}, nil
+}

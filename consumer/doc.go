@@ -3,8 +3,8 @@
 // A Processor is one member of the consumer group. For each partition the
 // group assigns it, it first claims the partition in Postgres (fencing off
 // any earlier owner), resumes from the offset stored there, and runs one
-// worker goroutine that applies the partition's records in offset order, a
-// fetched batch per transaction. After each commit it publishes the outcomes
+// worker state; its records are applied in offset order by the applier
+// goroutine it belongs to. After each commit it publishes the outcomes
 // to the requesters' reply partitions and marks the offsets for the Kafka
 // group commit, so standard lag tooling sees progress.
 //

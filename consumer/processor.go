@@ -21,7 +21,7 @@ import (
 // Store is what the processor needs from the ledger's storage.
 type Store interface {
 	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool) (postgres.Claim, error)
-	ApplyBatch(ctx context.Context, claim postgres.Claim, recs []postgres.Record) ([]postgres.Result, error)
+	ApplyBatches(ctx context.Context, batches []postgres.PartitionBatch) ([][]postgres.Result, error)
 }
 
 // Config configures a Processor. Zero durations and sizes take the defaults
@@ -38,6 +38,12 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// MaxBatch: the most records applied in one transaction. Default 1000.
 	MaxBatch int
+	// Appliers: how many transactions may be in flight at once. Each
+	// partition is applied by one applier (partition modulo Appliers), which
+	// commits everything queued for its partitions in one transaction.
+	// Default 1: on the 2-core machine in BENCHMARKS.md one applier, with
+	// the biggest transactions, beat two and four.
+	Appliers int
 	// BatchTimeout: how long one batch transaction may take before it is
 	// abandoned and retried. Default 30s.
 	BatchTimeout time.Duration
@@ -61,6 +67,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
 	}
+	if c.Appliers <= 0 {
+		c.Appliers = 1
+	}
 	if c.BatchTimeout <= 0 {
 		c.BatchTimeout = 30 * time.Second
 	}
@@ -83,10 +92,13 @@ type Processor struct {
 
 	numPartitions int
 
+	appliers []*applier
+	wg       sync.WaitGroup // appliers
+	part     kgo.TopicPartitioner
+
 	mu      sync.Mutex
 	workers map[int32]*worker
 	stopped map[int32]error // partitions halted by an error that needs an operator
-	wg      sync.WaitGroup  // workers
 }
 
 // New creates a processor and reads the topic's partition count. It joins
@@ -132,6 +144,13 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		cl.Close()
 		return nil, fmt.Errorf("consumer: topic %s does not exist", cfg.Topic)
 	}
+	p.part = producer.Partitioner().ForTopic(cfg.Topic)
+	for i := 0; i < cfg.Appliers; i++ {
+		a := newApplier(p)
+		p.appliers = append(p.appliers, a)
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); a.run() }()
+	}
 	return p, nil
 }
 
@@ -157,8 +176,7 @@ func (p *Processor) Run(ctx context.Context) error {
 				return // not ours (any more): the new owner fetches it again
 			}
 			select {
-			case w.in <- fp.Records:
-			case <-w.stop:
+			case w.applier.in <- fetched{w: w, recs: fp.Records}:
 			case <-ctx.Done():
 			}
 		})
@@ -166,11 +184,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 }
 
-// Close leaves the group and stops the workers. Applied batches are safe;
+// Close leaves the group and stops the appliers. Applied batches are safe;
 // records fetched but not applied are fetched again by the next owner.
 func (p *Processor) Close() {
 	p.cl.Close() // leaves the group, running onRevoked
 	p.stopAllWorkers()
+	for _, a := range p.appliers {
+		close(a.quit)
+	}
 	p.wg.Wait()
 }
 
@@ -311,18 +332,13 @@ func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 }
 
 func (p *Processor) startWorker(claim postgres.Claim) {
-	w := newWorker(p, claim)
+	w := &worker{claim: claim, applier: p.appliers[int(claim.Partition)%len(p.appliers)]}
 	p.mu.Lock()
 	if old := p.workers[claim.Partition]; old != nil {
-		old.halt()
+		old.halted.Store(true)
 	}
 	p.workers[claim.Partition] = w
 	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		w.run()
-	}()
 }
 
 // stopWorkers stops the workers of the given partitions and waits until
@@ -337,22 +353,23 @@ func (p *Processor) stopAllWorkers() { p.stopMatching(func(int32) bool { return 
 
 func (p *Processor) stopMatching(match func(int32) bool) {
 	p.mu.Lock()
-	var stopping []*worker
+	waitFor := map[*applier]bool{}
 	for partition, w := range p.workers {
 		if match(partition) {
-			w.halt()
-			stopping = append(stopping, w)
+			w.halted.Store(true)
+			waitFor[w.applier] = true
 			delete(p.workers, partition)
 		}
 	}
 	p.mu.Unlock()
-	for _, w := range stopping {
-		<-w.done
+	for a := range waitFor {
+		a.wait()
 	}
 }
 
 // dropFenced removes a worker that found itself fenced off.
 func (p *Processor) dropFenced(w *worker) {
+	w.halted.Store(true)
 	p.mu.Lock()
 	if p.workers[w.claim.Partition] == w {
 		delete(p.workers, w.claim.Partition)
@@ -382,7 +399,7 @@ func (p *Processor) Stopped() map[int32]error {
 
 // PartitionOf is the commands-topic partition an account's commands belong on.
 func (p *Processor) PartitionOf(accountID string) int {
-	return producer.Partitioner().ForTopic(p.cfg.Topic).Partition(&kgo.Record{Key: []byte(accountID)}, p.numPartitions)
+	return p.part.Partition(&kgo.Record{Key: []byte(accountID)}, p.numPartitions)
 }
 
 // resumeIfPaused resumes a partition paused under an earlier assignment

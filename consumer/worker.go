@@ -5,96 +5,150 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
-	"github.com/ordo-dev/ordo/producer"
 )
 
-// worker applies one partition's records in offset order. It is the only
-// goroutine that writes for its claim.
+// worker is the state of one claimed partition. Its records are applied
+// only by its applier, in offset order.
 type worker struct {
-	p     *Processor
-	claim postgres.Claim
-	in    chan []*kgo.Record
-	stop  chan struct{} // closed by halt
-	done  chan struct{} // closed when run returns
-	once  sync.Once
-	part  kgo.TopicPartitioner
+	claim   postgres.Claim
+	applier *applier
+	halted  atomic.Bool // set when the partition is revoked, lost or fenced
 }
 
-func newWorker(p *Processor, claim postgres.Claim) *worker {
-	return &worker{
-		p: p, claim: claim,
-		in:   make(chan []*kgo.Record, 4),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-		part: producer.Partitioner().ForTopic(p.cfg.Topic),
-	}
+// applier applies the records of the partitions assigned to it (partition
+// modulo the number of appliers), all it has queued in one transaction:
+// group commit across partitions.
+type applier struct {
+	p    *Processor
+	in   chan fetched
+	quit chan struct{}
+	// busy is held while a transaction is in flight; halting a worker takes
+	// it to wait for the worker's last transaction.
+	busy sync.Mutex
 }
 
-func (w *worker) halt() { w.once.Do(func() { close(w.stop) }) }
+type fetched struct {
+	w    *worker
+	recs []*kgo.Record
+}
 
-func (w *worker) run() {
-	defer close(w.done)
+func newApplier(p *Processor) *applier {
+	return &applier{p: p, in: make(chan fetched, 64), quit: make(chan struct{})}
+}
+
+func (a *applier) run() {
 	for {
-		var recs []*kgo.Record
+		var first fetched
 		select {
-		case <-w.stop:
+		case <-a.quit:
 			return
-		case recs = <-w.in:
+		case first = <-a.in:
 		}
-		// Group commit: take whatever else is already queued, up to MaxBatch.
+		batch := []fetched{first}
+		n := len(first.recs)
 	drain:
-		for len(recs) < w.p.cfg.MaxBatch {
+		for n < a.p.cfg.MaxBatch {
 			select {
-			case more := <-w.in:
-				recs = append(recs, more...)
+			case more := <-a.in:
+				batch = append(batch, more)
+				n += len(more.recs)
 			default:
 				break drain
 			}
 		}
-		if !w.apply(recs) {
-			return
-		}
+		a.busy.Lock()
+		a.apply(batch)
+		a.busy.Unlock()
 	}
 }
 
-// apply applies one batch, retrying database errors until it commits, the
-// worker is halted, or the partition turns out to be fenced. It reports
-// whether the worker should go on.
-//
-// A halt does not abort a transaction in flight: halting waits for it, so a
-// graceful rebalance finishes (and answers) the batch it started.
-func (w *worker) apply(recs []*kgo.Record) bool {
-	batch := make([]postgres.Record, len(recs))
-	for i, r := range recs {
-		batch[i] = w.decode(r)
+// wait returns once no transaction is in flight.
+func (a *applier) wait() {
+	a.busy.Lock()
+	//lint:ignore SA2001 an empty critical section is the point: wait for the holder.
+	a.busy.Unlock()
+}
+
+// pending is one partition's share of a transaction.
+type pending struct {
+	w       *worker
+	recs    []*kgo.Record
+	decoded []postgres.Record
+}
+
+// apply commits the fetched records, retrying database errors until they
+// commit or every partition involved is halted, and dropping partitions
+// that turn out to be fenced. A halt does not abort a transaction in
+// flight: halting waits for it, so a graceful rebalance finishes (and
+// answers) what it started.
+func (a *applier) apply(batch []fetched) {
+	var parts []*pending
+	for _, f := range batch {
+		i := slices.IndexFunc(parts, func(p *pending) bool { return p.w == f.w })
+		if i < 0 {
+			parts = append(parts, &pending{w: f.w})
+			i = len(parts) - 1
+		}
+		parts[i].recs = append(parts[i].recs, f.recs...)
+	}
+	for _, pt := range parts {
+		pt.decoded = make([]postgres.Record, len(pt.recs))
+		for i, r := range pt.recs {
+			pt.decoded[i] = a.p.decode(r)
+		}
 	}
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), w.p.cfg.BatchTimeout)
-		results, err := w.p.store.ApplyBatch(ctx, w.claim, batch)
+		parts = slices.DeleteFunc(parts, func(pt *pending) bool { return pt.w.halted.Load() })
+		if len(parts) == 0 {
+			return
+		}
+		batches := make([]postgres.PartitionBatch, len(parts))
+		for i, pt := range parts {
+			batches[i] = postgres.PartitionBatch{Claim: pt.w.claim, Records: pt.decoded}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.BatchTimeout)
+		results, err := a.p.store.ApplyBatches(ctx, batches)
 		cancel()
+		var fenced *postgres.FencedError
 		switch {
 		case err == nil:
-			w.reply(recs, results)
-			w.p.cl.MarkCommitRecords(recs[len(recs)-1])
-			return true
+			for i, pt := range parts {
+				a.p.reply(pt.recs, results[i])
+				a.p.cl.MarkCommitRecords(pt.recs[len(pt.recs)-1])
+			}
+			return
+		case errors.As(err, &fenced):
+			for _, pt := range parts {
+				if slices.Contains(fenced.Partitions, pt.w.claim.Partition) {
+					a.p.log.Warn("partition fenced off: another consumer claimed it; dropping it", "partition", pt.w.claim.Partition, "epoch", pt.w.claim.Epoch)
+					a.p.dropFenced(pt.w)
+				}
+			}
+			continue // the other partitions' records are still to apply
 		case errors.Is(err, ledger.ErrFenced):
-			w.p.log.Warn("partition fenced off: another consumer claimed it; dropping it", "partition", w.claim.Partition, "epoch", w.claim.Epoch, "err", err)
-			w.p.dropFenced(w)
-			return false
+			// A write guard tripped: state changed under an owner. Stop
+			// applying these partitions rather than guess.
+			for _, pt := range parts {
+				a.p.log.Error("write guard failed; dropping the partition", "partition", pt.w.claim.Partition, "err", err)
+				a.p.dropFenced(pt.w)
+			}
+			return
 		}
-		w.p.log.Error("apply batch failed; retrying the same batch", "partition", w.claim.Partition, "first_offset", recs[0].Offset, "records", len(recs), "err", err)
+		a.p.log.Error("apply batch failed; retrying the same records", "partitions", len(parts), "err", err)
 		select {
-		case <-time.After(w.p.cfg.RetryBackoff):
-		case <-w.stop:
-			return false
+		case <-time.After(a.p.cfg.RetryBackoff):
+		case <-a.quit:
+			return
 		}
 	}
 }
@@ -102,7 +156,7 @@ func (w *worker) apply(recs []*kgo.Record) bool {
 // decode turns a Kafka record into a ledger record. Records that cannot be
 // decoded or sit on the wrong partition become rejections: they are recorded
 // and answered, and never block the partition.
-func (w *worker) decode(r *kgo.Record) postgres.Record {
+func (p *Processor) decode(r *kgo.Record) postgres.Record {
 	out := postgres.Record{Offset: r.Offset, AccountID: string(r.Key), CommandID: ledger.DefaultCommandID(r.Partition, r.Offset)}
 	reject := func(code ledger.Code, detail string) postgres.Record {
 		out.Code, out.Detail = code, detail
@@ -121,7 +175,7 @@ func (w *worker) decode(r *kgo.Record) postgres.Record {
 	if cmd.AccountID != string(r.Key) {
 		return reject(ledger.CodeMisrouted, fmt.Sprintf("record key %q is not the account %q", r.Key, cmd.AccountID))
 	}
-	if want := w.part.Partition(r, w.p.numPartitions); int32(want) != r.Partition {
+	if want := p.PartitionOf(cmd.AccountID); int32(want) != r.Partition {
 		return reject(ledger.CodeMisrouted, fmt.Sprintf("account %q belongs on partition %d, not %d: produce with Kafka's murmur2 key partitioner", cmd.AccountID, want, r.Partition))
 	}
 	out.Command = cmd
@@ -131,7 +185,7 @@ func (w *worker) decode(r *kgo.Record) postgres.Record {
 // reply publishes the outcomes of a committed batch to the requesters that
 // asked for one. Replies are best effort: a lost reply costs the requester a
 // wait and a read from Postgres, never a second application.
-func (w *worker) reply(recs []*kgo.Record, results []postgres.Result) {
+func (p *Processor) reply(recs []*kgo.Record, results []postgres.Result) {
 	for i, r := range recs {
 		if results[i].Skipped {
 			continue
@@ -148,16 +202,16 @@ func (w *worker) reply(recs []*kgo.Record, results []postgres.Result) {
 		if err != nil {
 			continue
 		}
-		reply := &kgo.Record{
+		id := results[i].Outcome.CommandID
+		p.cl.Produce(context.Background(), &kgo.Record{
 			Topic:     topic,
 			Partition: int32(partition),
-			Key:       []byte(results[i].Outcome.CommandID),
+			Key:       []byte(id),
 			Value:     value,
 			Headers:   []kgo.RecordHeader{{Key: ledger.HeaderReplyTo, Value: []byte(header(r, ledger.HeaderReplyTo))}},
-		}
-		w.p.cl.Produce(context.Background(), reply, func(_ *kgo.Record, err error) {
+		}, func(_ *kgo.Record, err error) {
 			if err != nil {
-				w.p.log.Warn("publish reply", "command_id", results[i].Outcome.CommandID, "err", err)
+				p.log.Warn("publish reply", "command_id", id, "err", err)
 			}
 		})
 	}

@@ -33,6 +33,7 @@ type benchFlags struct {
 	compare                                                       bool
 	partitions                                                    int
 	systems, cpuProfile                                           string
+	appliers                                                      int
 }
 
 func benchCmd() *cobra.Command {
@@ -103,6 +104,7 @@ with retries), each on its own fresh database in the same Postgres
 	fl.IntVar(&f.baselineConns, "baseline-conns", 8, "with --compare: Postgres pool size of each baseline")
 	fl.IntVar(&f.ordoConns, "ordo-conns", 8, "with --compare: Postgres pool size of each Ordo role (API, consumer)")
 	fl.IntVar(&f.partitions, "partitions", 12, "with --compare: partitions of Ordo's commands topic")
+	fl.IntVar(&f.appliers, "appliers", 1, "with --compare: Ordo consumer's transactions in flight")
 	fl.StringVar(&f.systems, "systems", "ordo,rowlock,optimistic", "with --compare: the systems to run")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --compare: Ordo's API, consumer and broker too) to this file")
 	return cmd
@@ -245,6 +247,7 @@ func startSystem(ctx context.Context, name, pgURL string, f benchFlags, log *slo
 		o.HTTPAddr = "127.0.0.1:0"
 		o.Partitions = f.partitions
 		o.DBMaxConns = f.ordoConns
+		o.Appliers = f.appliers
 		runCtx, cancel := context.WithCancel(ctx)
 		a, err := NewAPI(runCtx, o, log)
 		if err != nil {

@@ -27,6 +27,7 @@ type Options struct {
 	SessionTimeout  time.Duration
 	Heartbeat       time.Duration
 	MaxBatch        int
+	Appliers        int
 	DBMaxConns      int
 	Linger          time.Duration
 	InstanceID      string
@@ -47,6 +48,7 @@ func defaultOptions() Options {
 		SessionTimeout:  45 * time.Second,
 		Heartbeat:       3 * time.Second,
 		MaxBatch:        1000,
+		Appliers:        1,
 		DBMaxConns:      16,
 		LogLevel:        "info",
 	}
@@ -67,8 +69,8 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 	if o.WaitBudget <= 0 || o.SessionTimeout <= 0 || o.Heartbeat <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
 	}
-	if o.MaxBatch < 1 || o.DBMaxConns < 1 {
-		errs = append(errs, errors.New("--max-batch and --db-max-conns must be at least 1"))
+	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 {
+		errs = append(errs, errors.New("--max-batch, --appliers and --db-max-conns must be at least 1"))
 	}
 	return errors.Join(errs...)
 }
@@ -149,4 +151,5 @@ func (f *flagSet) consumer() {
 	f.dur(&f.o.SessionTimeout, "session-timeout", "ORDO_SESSION_TIMEOUT", "how long the group waits for a silent consumer before moving its partitions")
 	f.dur(&f.o.Heartbeat, "heartbeat-interval", "ORDO_HEARTBEAT_INTERVAL", "consumer group heartbeat interval")
 	f.num(&f.o.MaxBatch, "max-batch", "ORDO_MAX_BATCH", "most records applied in one Postgres transaction")
+	f.num(&f.o.Appliers, "appliers", "ORDO_APPLIERS", "Postgres transactions a consumer keeps in flight; each commits everything queued for its partitions")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,21 +50,74 @@ type priorCommand struct {
 // different fingerprint, an idempotency_key_reused rejection) and changes
 // nothing.
 func (s *Store) ApplyBatch(ctx context.Context, claim Claim, recs []Record) ([]Result, error) {
-	results, err := s.applyBatch(ctx, claim, recs)
+	res, err := s.ApplyBatches(ctx, []PartitionBatch{{Claim: claim, Records: recs}})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// PartitionBatch is a run of records from one partition under its claim.
+type PartitionBatch struct {
+	Claim   Claim
+	Records []Record
+}
+
+// FencedError reports the partitions whose claims are no longer the stored
+// ones. It wraps ledger.ErrFenced.
+type FencedError struct {
+	Partitions []int32
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("partitions %v: %v", e.Partitions, ledger.ErrFenced)
+}
+
+// Unwrap makes errors.Is(err, ledger.ErrFenced) true.
+func (e *FencedError) Unwrap() error { return ledger.ErrFenced }
+
+// ApplyBatches applies batches of several partitions of one topic in a
+// single transaction (group commit): one BEGIN, one fsync at COMMIT, and two
+// round trips in all. Each batch is decided as ApplyBatch decides it. If any
+// claim is fenced, nothing commits and the error is a *FencedError naming
+// those partitions; the caller drops them and retries the rest.
+func (s *Store) ApplyBatches(ctx context.Context, batches []PartitionBatch) ([][]Result, error) {
+	results, err := s.applyBatches(ctx, batches)
 	if err != nil {
 		if errors.Is(err, ledger.ErrFenced) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("apply batch %s/%d: %w", claim.Topic, claim.Partition, err)
+		return nil, fmt.Errorf("apply batches: %w", err)
 	}
 	return results, nil
 }
 
-// applyBatch is one transaction in two round trips: BEGIN, the partition
-// row lock and the loads in one pipeline; the writes, the offset and COMMIT
-// in the next. The writes' guards fail inside the server (ordo_assert), so
-// a guard that trips aborts the transaction before COMMIT.
-func (s *Store) applyBatch(ctx context.Context, claim Claim, recs []Record) ([]Result, error) {
+type lockedPartition struct {
+	epoch int64
+	next  *int64
+	found bool
+}
+
+// applyBatches is one transaction in two round trips: BEGIN, the partition
+// row locks and the loads in one pipeline; the writes, the offsets and
+// COMMIT in the next. The writes' guards fail inside the server
+// (ordo_assert), so a guard that trips aborts the transaction before COMMIT.
+func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][]Result, error) {
+	if len(batches) == 0 {
+		return nil, nil
+	}
+	topic := batches[0].Claim.Topic
+	// Rows are locked in partition order, so two transactions that lock
+	// overlapping sets (an old and a new owner mid-rebalance) cannot deadlock.
+	order := make([]int, len(batches))
+	for i := range order {
+		order[i] = i
+		if batches[i].Claim.Topic != topic {
+			return nil, fmt.Errorf("batches of topics %s and %s in one transaction", topic, batches[i].Claim.Topic)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return int(batches[a].Claim.Partition) - int(batches[b].Claim.Partition) })
+
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -72,53 +126,67 @@ func (s *Store) applyBatch(ctx context.Context, claim Claim, recs []Record) ([]R
 	// destroyed by the pool, never reused.
 	defer conn.Release()
 
-	var (
-		epoch int64
-		next  *int64
-		found bool
-	)
+	locks := make([]lockedPartition, len(batches))
 	st := newBatchState()
-	ids, accountIDs := st.keys(recs)
+	var ids, accountIDs []string
+	for _, b := range batches {
+		ids, accountIDs = st.keys(b.Records, ids, accountIDs)
+	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
-	// The row lock orders this batch against ClaimPartition: either the
-	// batch commits first and the new owner resumes after it, or the claim
+	// The row locks order this transaction against ClaimPartition: either
+	// it commits first and the new owner resumes after it, or the claim
 	// commits first and the epoch check below fails.
-	b.Queue(`SELECT epoch, next_offset FROM consumer_partitions WHERE topic = $1 AND partition = $2 FOR UPDATE`,
-		claim.Topic, claim.Partition).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&epoch, &next)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		found = err == nil
-		return err
-	})
+	for _, i := range order {
+		l := &locks[i]
+		b.Queue(`SELECT epoch, next_offset FROM consumer_partitions WHERE topic = $1 AND partition = $2 FOR UPDATE`,
+			topic, batches[i].Claim.Partition).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&l.epoch, &l.next)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			l.found = err == nil
+			return err
+		})
+	}
 	b.Queue(`SELECT command_id, fingerprint, outcome FROM commands WHERE command_id = ANY($1)`, ids).Query(st.scanPrior)
 	b.Queue(`SELECT id, currency, balance, held, overdraft_limit, version FROM accounts WHERE id = ANY($1)`, accountIDs).Query(st.scanAccounts)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	if !found || epoch != claim.Epoch {
+	var fenced []int32
+	for i, l := range locks {
+		if !l.found || l.epoch != batches[i].Claim.Epoch {
+			fenced = append(fenced, batches[i].Claim.Partition)
+		}
+	}
+	if len(fenced) > 0 {
 		_, _ = conn.Exec(ctx, `ROLLBACK`)
-		return nil, fmt.Errorf("apply %s/%d with epoch %d (stored %d): %w", claim.Topic, claim.Partition, claim.Epoch, epoch, ledger.ErrFenced)
+		return nil, &FencedError{Partitions: fenced}
 	}
 
-	results := make([]Result, len(recs))
-	w := newBatchWriter(claim)
-	last := int64(-1)
-	for i, r := range recs {
-		if next != nil && r.Offset < *next {
-			results[i].Skipped = true
-			continue
+	results := make([][]Result, len(batches))
+	w := newBatchWriter(topic)
+	for _, i := range order {
+		batch, l := batches[i], locks[i]
+		results[i] = make([]Result, len(batch.Records))
+		last := int64(-1)
+		for j, r := range batch.Records {
+			if l.next != nil && r.Offset < *l.next {
+				results[i][j].Skipped = true
+				continue
+			}
+			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st.prior, st.accounts, w)
+			last = r.Offset
 		}
-		results[i].Outcome = decideRecord(r, st.prior, st.accounts, w)
-		last = r.Offset
+		if last >= 0 {
+			w.offset(batch.Claim.Partition, last+1, batch.Claim.Epoch)
+		}
 	}
-	if last < 0 {
+	if w.empty() {
 		_, err := conn.Exec(ctx, `ROLLBACK`)
 		return results, err
 	}
-	w.offset(last + 1)
 	if s.beforeWrite != nil {
 		s.beforeWrite()
 	}
@@ -137,7 +205,7 @@ const guardFailed = "OR001"
 
 // decideRecord decides one record against the batch's state, updates that
 // state and queues the writes.
-func decideRecord(r Record, prior map[string]priorCommand, accounts map[string]*accountState, w *batchWriter) ledger.Outcome {
+func decideRecord(r Record, partition int32, prior map[string]priorCommand, accounts map[string]*accountState, w *batchWriter) ledger.Outcome {
 	if p, ok := prior[r.CommandID]; ok {
 		if r.Code == "" && !bytes.Equal(p.fingerprint, r.Command.Fingerprint()) {
 			return ledger.Outcome{
@@ -166,7 +234,7 @@ func decideRecord(r Record, prior map[string]priorCommand, accounts map[string]*
 		fp = r.Command.Fingerprint()
 	}
 	prior[r.CommandID] = priorCommand{fingerprint: fp, outcome: out}
-	w.command(r, fp, out)
+	w.command(r, partition, fp, out)
 	return out
 }
 
@@ -188,9 +256,8 @@ func newBatchState() *batchState {
 	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}}
 }
 
-// keys lists the command IDs and distinct account IDs of recs.
-func (st *batchState) keys(recs []Record) (ids, accountIDs []string) {
-	ids = make([]string, 0, len(recs))
+// keys appends the command IDs and the accounts not seen yet of recs.
+func (st *batchState) keys(recs []Record, ids, accountIDs []string) ([]string, []string) {
 	for _, r := range recs {
 		ids = append(ids, r.CommandID)
 		if r.Code == "" {

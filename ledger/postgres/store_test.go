@@ -306,3 +306,49 @@ func TestVersionGuard(t *testing.T) {
 		t.Fatalf("got next offset %d, want 2: the guarded batch must not advance it", parts[0].NextOffset)
 	}
 }
+
+// TestApplyBatchesGroupCommit: batches of several partitions commit in one
+// transaction; if one partition is fenced, the error names it and nothing
+// commits, and the others apply when retried without it.
+func TestApplyBatchesGroupCommit(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	var claims []postgres.Claim
+	for p := int32(0); p < 3; p++ {
+		c, err := s.ClaimPartition(ctx, "cmds", p, 1, "m1", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims = append(claims, c)
+	}
+	batches := []postgres.PartitionBatch{
+		{Claim: claims[2], Records: []postgres.Record{rec(0, "c2", open("carol")), rec(1, "d2", deposit("carol", 3))}},
+		{Claim: claims[0], Records: []postgres.Record{rec(0, "c0", open("alice"))}},
+		{Claim: claims[1], Records: []postgres.Record{rec(0, "c1", open("bob")), rec(1, "d1", deposit("bob", 5))}},
+	}
+	if _, err := s.ClaimPartition(ctx, "cmds", 1, 2, "m2", false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.ApplyBatches(ctx, batches)
+	var fe *postgres.FencedError
+	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrFenced) || len(fe.Partitions) != 1 || fe.Partitions[0] != 1 {
+		t.Fatalf("got %v, want a FencedError naming partition 1", err)
+	}
+	if _, err := s.Account(ctx, "alice"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("a fenced group commit stored partition 0's work: %v", err)
+	}
+	res, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{batches[0], batches[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0][1].Outcome.Account.Balance != 3 || res[1][0].Outcome.Status != ledger.StatusApplied {
+		t.Fatalf("got %+v, want carol at 3 and alice opened", res)
+	}
+	parts, _ := s.Partitions(ctx, "cmds")
+	want := map[int32]int64{0: 1, 1: -1, 2: 2}
+	for _, p := range parts {
+		if p.NextOffset != want[p.Partition] {
+			t.Errorf("partition %d: got next offset %d, want %d", p.Partition, p.NextOffset, want[p.Partition])
+		}
+	}
+}

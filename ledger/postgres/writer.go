@@ -14,22 +14,24 @@ import (
 // batchWriter collects a batch's writes column by column and sends them as
 // a few set-based statements (unnest) in one pipelined round trip.
 type batchWriter struct {
-	claim Claim
+	topic string
 
 	cmdID, cmdAccount, cmdKind, cmdStatus, cmdCode []string
 	cmdFP, cmdOutcome                              [][]byte
 	cmdOffset                                      []int64
+	cmdPartition                                   []int32
 
 	entAccount, entCommand, entKind   []string
 	entVersion, entAmount, entBalance []int64
 
-	nextOffset int64
-	err        error
+	offPartition      []int32
+	offNext, offEpoch []int64
+	err               error
 }
 
-func newBatchWriter(claim Claim) *batchWriter { return &batchWriter{claim: claim} }
+func newBatchWriter(topic string) *batchWriter { return &batchWriter{topic: topic} }
 
-func (w *batchWriter) command(r Record, fp []byte, out ledger.Outcome) {
+func (w *batchWriter) command(r Record, partition int32, fp []byte, out ledger.Outcome) {
 	raw, err := json.Marshal(out)
 	if err != nil && w.err == nil {
 		w.err = fmt.Errorf("encode outcome: %w", err)
@@ -42,6 +44,7 @@ func (w *batchWriter) command(r Record, fp []byte, out ledger.Outcome) {
 	w.cmdFP = append(w.cmdFP, fp)
 	w.cmdOutcome = append(w.cmdOutcome, raw)
 	w.cmdOffset = append(w.cmdOffset, r.Offset)
+	w.cmdPartition = append(w.cmdPartition, partition)
 }
 
 func (w *batchWriter) entry(e ledger.Entry) {
@@ -53,7 +56,14 @@ func (w *batchWriter) entry(e ledger.Entry) {
 	w.entBalance = append(w.entBalance, e.BalanceAfter)
 }
 
-func (w *batchWriter) offset(next int64) { w.nextOffset = next }
+func (w *batchWriter) offset(partition int32, next, epoch int64) {
+	w.offPartition = append(w.offPartition, partition)
+	w.offNext = append(w.offNext, next)
+	w.offEpoch = append(w.offEpoch, epoch)
+}
+
+// empty reports whether there is nothing to write: every record was skipped.
+func (w *batchWriter) empty() bool { return len(w.offPartition) == 0 }
 
 // flush sends the batch's writes, the offset update and COMMIT in one
 // pipeline on conn, which is inside the batch's transaction. Account rows
@@ -106,16 +116,17 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts ma
 	}
 	if len(w.cmdID) > 0 {
 		b.Queue(`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
-			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $9, $10, c.off
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::jsonb[], $8::int8[])
-			AS c(id, account, kind, fp, status, code, outcome, off)`,
-			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.claim.Topic, w.claim.Partition)
+			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $10, c.part, c.off
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::jsonb[], $8::int8[], $9::int4[])
+			AS c(id, account, kind, fp, status, code, outcome, off, part)`,
+			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.cmdPartition, w.topic)
 	}
 	b.Queue(`WITH u AS (
-		UPDATE consumer_partitions SET next_offset = $3, updated_at = now()
-		WHERE topic = $1 AND partition = $2 AND epoch = $4 RETURNING 1)
-		SELECT ordo_assert((SELECT count(*) FROM u) = 1, 'partition ownership lost while applying')`,
-		w.claim.Topic, w.claim.Partition, w.nextOffset, w.claim.Epoch)
+		UPDATE consumer_partitions p SET next_offset = t.next, updated_at = now()
+		FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS t(partition, next, epoch)
+		WHERE p.topic = $1 AND p.partition = t.partition AND p.epoch = t.epoch RETURNING 1)
+		SELECT ordo_assert((SELECT count(*) FROM u) = $5, 'partition ownership lost while applying')`,
+		w.topic, w.offPartition, w.offNext, w.offEpoch, len(w.offPartition))
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		_, _ = conn.Exec(ctx, `ROLLBACK`)

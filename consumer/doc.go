@@ -2,18 +2,24 @@
 //
 // A Processor is one member of the consumer group. For each partition the
 // group assigns it, it first claims the partition in Postgres (fencing off
-// any earlier owner), resumes from the offset stored there, and runs one
-// worker state; its records are applied in offset order by the applier
-// goroutine it belongs to. After each commit it publishes the outcomes
-// to the requesters' reply partitions and marks the offsets for the Kafka
-// group commit, so standard lag tooling sees progress.
+// any earlier owner) and resumes from the offset stored there. The
+// partition's records are then applied in offset order by the applier
+// goroutine it belongs to. After each commit the Processor publishes the
+// outcomes to the requesters' reply partitions and marks the offsets for the
+// Kafka group commit, so standard lag tooling sees progress.
 //
 // Concurrency rules:
 //   - the poll loop is the only goroutine that polls; it hands each
-//     partition's records to that partition's worker and blocks rebalances
+//     partition's records to the partition's applier and blocks rebalances
 //     while it does (kgo.BlockRebalanceOnPoll), so records fetched under one
-//     assignment never reach a worker of the next one;
-//   - a worker is the only writer for its partition; the Postgres claim
-//     epoch makes that true across processes too;
-//   - rebalance callbacks stop and wait for the workers they remove.
+//     assignment never reach the applier under the next one;
+//   - each partition is applied by exactly one applier goroutine (partition
+//     modulo Config.Appliers), in offset order; an applier commits
+//     everything queued for its partitions in one transaction (group
+//     commit), so under load transactions grow instead of multiplying;
+//   - the Postgres claim epoch makes the owner the only writer across
+//     processes too;
+//   - rebalance callbacks mark the partitions they remove halted and wait
+//     for the applier's transaction in flight, so none outlives the
+//     assignment.
 package consumer

@@ -122,8 +122,12 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		kgo.AdjustFetchOffsetsFn(p.adjustOffsets),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
-		// Replies are produced to the partition the requester named.
+		// Replies are produced to the partition the requester named, at once:
+		// a requester is waiting for each. (franz-go lingers 10ms by default;
+		// a committed batch's replies are produced together and batch
+		// anyway.)
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
 		kgo.WithLogger(kslog.New(p.log)),
 	)
 	if err != nil {

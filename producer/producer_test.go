@@ -1,12 +1,7 @@
 package producer
 
 import (
-	"context"
-	"log/slog"
 	"testing"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
@@ -16,18 +11,7 @@ import (
 // values of Utils.murmur2 in Apache Kafka's own UtilsTest.
 func TestPartitioningMatchesJavaClient(t *testing.T) {
 	const partitions = 12
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "cmds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p, err := New(Config{Brokers: c.ListenAddrs(), Topic: "cmds", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	_, p, ctx := newTestProducer(t, partitions)
 
 	for _, tt := range []struct {
 		key     string
@@ -52,18 +36,7 @@ func TestPartitioningMatchesJavaClient(t *testing.T) {
 }
 
 func TestSubmitSetsHeaders(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "cmds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p, err := New(Config{Brokers: c.ListenAddrs(), Topic: "cmds", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, p, ctx := newTestProducer(t, 3)
 	cmd := ledger.Command{ID: "cmd-1", Kind: ledger.KindWithdrawal, AccountID: "alice", Amount: 5}
 	sub, err := p.Submit(ctx, cmd, Reply{Topic: "replies", Partition: 2, To: "inst-1"})
 	if err != nil {

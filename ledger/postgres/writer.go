@@ -117,7 +117,7 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts ma
 	if len(w.cmdID) > 0 {
 		b.Queue(`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
 			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $10, c.part, c.off
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::jsonb[], $8::int8[], $9::int4[])
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::json[], $8::int8[], $9::int4[])
 			AS c(id, account, kind, fp, status, code, outcome, off, part)`,
 			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.cmdPartition, w.topic)
 	}

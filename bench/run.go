@@ -157,6 +157,25 @@ func (c *client) balance(ctx context.Context, id string) (int64, error) {
 	return a.balance, nil
 }
 
+// decide sends a keyed command until it is decided (at most a minute):
+// a 202 or an error is answered by sending it again with the same key.
+func (c *client) decide(ctx context.Context, path, body, key string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		a, err := c.send(ctx, path, body, key)
+		if err == nil && a.decided {
+			if !a.applied {
+				return fmt.Errorf("refused: status %d %s", a.status, a.code)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("not decided within a minute (last: %v, status %d)", err, a.status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // setup creates the accounts in play (an existing account is fine) with the
 // opening balance, and returns every account's balance before the run.
 func setup(ctx context.Context, cl *client, w *Workload) ([]int64, error) {
@@ -169,12 +188,8 @@ func setup(ctx context.Context, cl *client, w *Workload) ([]int64, error) {
 			return err
 		}
 		if a.status == http.StatusCreated {
-			a, err = cl.send(ctx, "/v1/accounts/"+id+"/deposits", fmt.Sprintf(`{"amount":%d}`, w.Opening), "")
-			if err != nil {
-				return err
-			}
-			if !a.applied {
-				return fmt.Errorf("opening deposit to %s: status %d %s", id, a.status, a.code)
+			if err := cl.decide(ctx, "/v1/accounts/"+id+"/deposits", fmt.Sprintf(`{"amount":%d}`, w.Opening), "setup-"+id); err != nil {
+				return fmt.Errorf("opening deposit to %s: %w", id, err)
 			}
 		} else if a.status != http.StatusConflict {
 			return fmt.Errorf("create %s: status %d %s", id, a.status, a.code)

@@ -20,8 +20,8 @@ type Workload struct {
 	Accounts    int          // accounts in play. Default 10000.
 	Dist        Distribution // default Uniform
 	HotAccounts int          // for Hot: how many. Default 8.
-	// WithdrawPercent of the commands are withdrawals, the rest deposits.
-	// Default 50.
+	// WithdrawPercent of the commands are withdrawals, the rest deposits
+	// (0-100; `ordo bench` defaults it to 50).
 	WithdrawPercent int
 	// MaxAmount: amounts are uniform in 1..MaxAmount. Default 100.
 	MaxAmount int64

@@ -87,11 +87,7 @@ func newEnv(t *testing.T, partitions int) *env {
 	o.Heartbeat = 500 * time.Millisecond
 	o.WaitBudget = 5 * time.Second
 	o.DBMaxConns = 8
-	level := slog.LevelWarn
-	if verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
+	log := testLogger(t)
 	ctx := context.Background()
 	if err := migrate(ctx, o.DatabaseURL, log); err != nil {
 		t.Fatal(err)
@@ -102,6 +98,15 @@ func newEnv(t *testing.T, partitions int) *env {
 	}
 	t.Cleanup(pool.Close)
 	return &env{t: t, opts: o, pool: pool, log: log}
+}
+
+// testLogger logs warnings (everything from info with ORDO_TEST_LOG set).
+func testLogger(t *testing.T) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
 }
 
 // startAPI runs an API instance until the test ends; it returns its URL.

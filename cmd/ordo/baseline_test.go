@@ -24,38 +24,27 @@ func TestBaselinesAreCorrect(t *testing.T) {
 			openAccount(t, sys.url, "alice", 100)
 
 			var (
-				wg    sync.WaitGroup
 				mu    sync.Mutex
 				codes = map[int]int{}
 			)
-			for i := 0; i < 50; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r := post(t, sys.url+"/v1/accounts/alice/withdrawals", `{"amount":10}`, nil)
-					mu.Lock()
-					codes[r.Status]++
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
+			concurrently(50, func(int) {
+				r := post(t, sys.url+"/v1/accounts/alice/withdrawals", `{"amount":10}`, nil)
+				mu.Lock()
+				codes[r.Status]++
+				mu.Unlock()
+			})
 			if codes[http.StatusOK] != 10 || codes[http.StatusUnprocessableEntity] != 40 {
 				t.Fatalf("got %v, want 10 applied and 40 refused", codes)
 			}
 			openAccount(t, sys.url, "bob", 100)
 			ids := make([]string, 20)
-			for i := range ids {
-				wg.Add(1)
-				go func(i int) {
-					defer wg.Done()
-					r := post(t, sys.url+"/v1/accounts/bob/withdrawals", `{"amount":30}`, map[string]string{"Idempotency-Key": "k"})
-					if r.Status != http.StatusOK {
-						t.Errorf("got %d %s, want 200", r.Status, r.Raw)
-					}
-					ids[i] = r.CommandID
-				}(i)
-			}
-			wg.Wait()
+			concurrently(len(ids), func(i int) {
+				r := post(t, sys.url+"/v1/accounts/bob/withdrawals", `{"amount":30}`, map[string]string{"Idempotency-Key": "k"})
+				if r.Status != http.StatusOK {
+					t.Errorf("got %d %s, want 200", r.Status, r.Raw)
+				}
+				ids[i] = r.CommandID
+			})
 			for _, acc := range []struct {
 				id   string
 				want int64

@@ -18,35 +18,29 @@ func TestRaceTwoAPIInstances(t *testing.T) {
 	openAccount(t, a, "alice", 100)
 
 	var (
-		wg    sync.WaitGroup
 		mu    sync.Mutex
 		codes = map[string]int{}
 	)
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			base := a
-			if i%2 == 1 {
-				base = b
+	concurrently(50, func(i int) {
+		base := a
+		if i%2 == 1 {
+			base = b
+		}
+		r := post(t, base+"/v1/accounts/alice/withdrawals", `{"amount":10}`, nil)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Status == http.StatusOK && r.State == "applied":
+			codes["applied"]++
+		case r.Status == http.StatusUnprocessableEntity && r.Code == "insufficient_funds":
+			codes["insufficient_funds"]++
+			if r.CommandID == "" || r.Account == nil {
+				t.Errorf("insufficient_funds problem without command_id or account: %s", r.Raw)
 			}
-			r := post(t, base+"/v1/accounts/alice/withdrawals", `{"amount":10}`, nil)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case r.Status == http.StatusOK && r.State == "applied":
-				codes["applied"]++
-			case r.Status == http.StatusUnprocessableEntity && r.Code == "insufficient_funds":
-				codes["insufficient_funds"]++
-				if r.CommandID == "" || r.Account == nil {
-					t.Errorf("insufficient_funds problem without command_id or account: %s", r.Raw)
-				}
-			default:
-				codes[fmt.Sprintf("%d %s", r.Status, r.Raw)]++
-			}
-		}(i)
-	}
-	wg.Wait()
+		default:
+			codes[fmt.Sprintf("%d %s", r.Status, r.Raw)]++
+		}
+	})
 	if codes["applied"] != 10 || codes["insufficient_funds"] != 40 || len(codes) != 2 {
 		t.Fatalf("got %v, want 10 applied and 40 insufficient_funds", codes)
 	}
@@ -66,19 +60,13 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 	openAccount(t, a, "alice", 100)
 
 	results := make([]response, 20)
-	var wg sync.WaitGroup
-	for i := range results {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			base := a
-			if i%2 == 1 {
-				base = b
-			}
-			results[i] = post(t, base+"/v1/accounts/alice/withdrawals", `{"amount":30}`, map[string]string{"Idempotency-Key": "pay-42"})
-		}(i)
-	}
-	wg.Wait()
+	concurrently(len(results), func(i int) {
+		base := a
+		if i%2 == 1 {
+			base = b
+		}
+		results[i] = post(t, base+"/v1/accounts/alice/withdrawals", `{"amount":30}`, map[string]string{"Idempotency-Key": "pay-42"})
+	})
 	first := results[0]
 	for i, r := range results {
 		if r.Status != http.StatusOK || r.CommandID != first.CommandID || r.Account == nil || r.Account.Version != 3 || r.Account.Balance != 70 {

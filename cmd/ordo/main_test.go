@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,6 +174,19 @@ func (e *env) waitClaimed() {
 		err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM consumer_partitions WHERE topic = $1`, e.opts.CommandsTopic).Scan(&n)
 		return err == nil && n == e.opts.Partitions
 	})
+}
+
+// concurrently runs fn(0), ..., fn(n-1) at once and waits for all of them.
+func concurrently(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(i)
+		}()
+	}
+	wg.Wait()
 }
 
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {

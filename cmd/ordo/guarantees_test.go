@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"time"
 )
 
@@ -126,6 +129,23 @@ func TestPerAccountOrder(t *testing.T) {
 		t.Fatalf("got %d entries, want 30", want-1)
 	}
 	e.auditLedger()
+
+	// The group's committed offsets follow the Postgres commits, so standard
+	// lag tooling sees the partitions caught up.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.opts.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	waitFor(t, 30*time.Second, func() bool {
+		lag, err := adm.Lag(t.Context(), e.opts.Group)
+		if err != nil {
+			return false
+		}
+		g := lag[e.opts.Group]
+		return g.Error() == nil && g.Lag.Total() == 0 && len(g.Lag[e.opts.CommandsTopic]) > 0
+	})
 }
 
 // TestScaleOutAndIn: 1 -> 3 -> 1 consumers while load runs; every command

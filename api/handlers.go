@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -98,7 +99,14 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	}
 	if leader {
 		defer s.inflight.leave(cmd.ID, call)
-		if _, err := s.submit.Submit(ctx, cmd, s.cfg.Reply); err != nil {
+		// The submission answers every request sharing this command ID, so
+		// the leader hanging up must not cancel it; and it may not outlast
+		// the wait budget: a broker that cannot be reached is a 503 (franz-go
+		// would otherwise retry without end).
+		subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WaitBudget)
+		_, err := s.submit.Submit(subCtx, cmd, s.cfg.Reply)
+		cancel()
+		if err != nil {
 			call.finish(ledger.Outcome{}, err)
 		}
 	}
@@ -108,7 +116,12 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	select {
 	case <-call.done:
 		if call.err != nil {
-			return call.err
+			p, internal := errorProblem(call.err)
+			if internal {
+				s.log.Warn("submit command", "command_id", cmd.ID, "err", call.err)
+			}
+			p.CommandID = cmd.ID
+			return s.problem(c, p)
 		}
 		return s.answer(c, call.outcome)
 	case <-timer.C:

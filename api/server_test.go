@@ -251,6 +251,87 @@ func TestUnavailableBrokerIs503(t *testing.T) {
 	}
 }
 
+// hangingSubmitter blocks like a producer whose broker is gone, until its
+// context ends.
+type hangingSubmitter struct{}
+
+func (hangingSubmitter) Submit(ctx context.Context, _ ledger.Command, _ producer.Reply) (producer.Submitted, error) {
+	<-ctx.Done()
+	return producer.Submitted{}, errors.Join(ctx.Err(), ledger.ErrUnavailable)
+}
+func (hangingSubmitter) Ping(context.Context) error { return nil }
+
+// TestSubmitBoundedByWaitBudget: a broker that never answers costs a
+// request the wait budget and a 503 with the command ID, not a hang.
+func TestSubmitBoundedByWaitBudget(t *testing.T) {
+	f, ts := newTestServer(t, 200*time.Millisecond)
+	f.server.submit = hangingSubmitter{}
+	client := &http.Client{Timeout: 5 * time.Second}
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/accounts", strings.NewReader(`{"id":"alice","currency":"USD"}`))
+	start := time.Now()
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("request hung: %v", err)
+	}
+	defer res.Body.Close()
+	var doc map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&doc)
+	if res.StatusCode != http.StatusServiceUnavailable || doc["code"] != "unavailable" || doc["command_id"] == nil {
+		t.Fatalf("got %d %v, want 503 unavailable with the command ID", res.StatusCode, doc)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("took %s, want about the 200ms wait budget", took)
+	}
+}
+
+// slowSubmitter decides after a delay, unless its context ends first.
+type slowSubmitter struct{ *ledgerFake }
+
+func (s slowSubmitter) Submit(ctx context.Context, cmd ledger.Command, r producer.Reply) (producer.Submitted, error) {
+	select {
+	case <-time.After(300 * time.Millisecond):
+		return s.ledgerFake.Submit(ctx, cmd, r)
+	case <-ctx.Done():
+		return producer.Submitted{}, errors.Join(ctx.Err(), ledger.ErrUnavailable)
+	}
+}
+
+// TestLeaderHangUpDoesNotFailFollowers: when the first of two requests with
+// one Idempotency-Key hangs up, the second still gets the outcome.
+func TestLeaderHangUpDoesNotFailFollowers(t *testing.T) {
+	f, ts := newTestServer(t, 2*time.Second)
+	request(t, ts, "POST", "/v1/accounts", `{"id":"alice","currency":"USD"}`)
+	request(t, ts, "POST", "/v1/accounts/alice/deposits", `{"amount":100}`)
+	f.server.submit = slowSubmitter{f}
+	leaderCtx, hangUp := context.WithCancel(context.Background())
+	leaderDone := make(chan struct{})
+	go func() {
+		defer close(leaderDone)
+		req, _ := http.NewRequestWithContext(leaderCtx, "POST", ts.URL+"/v1/accounts/alice/withdrawals", strings.NewReader(`{"amount":10}`))
+		req.Header.Set("Idempotency-Key", "k")
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // the leader is submitting
+	followerDone := make(chan struct{})
+	var (
+		res *http.Response
+		doc map[string]any
+	)
+	go func() {
+		defer close(followerDone)
+		res, doc = request(t, ts, "POST", "/v1/accounts/alice/withdrawals", `{"amount":10}`, "Idempotency-Key", "k")
+	}()
+	time.Sleep(50 * time.Millisecond)
+	hangUp()
+	<-leaderDone
+	<-followerDone
+	if res.StatusCode != http.StatusOK || doc["status"] != "applied" {
+		t.Fatalf("follower got %d %v, want 200 applied", res.StatusCode, doc)
+	}
+}
+
 type failingSubmitter struct{}
 
 func (failingSubmitter) Submit(context.Context, ledger.Command, producer.Reply) (producer.Submitted, error) {

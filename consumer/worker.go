@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,9 +158,9 @@ func (a *applier) apply(batch []fetched) {
 // decoded or sit on the wrong partition become rejections: they are recorded
 // and answered, and never block the partition.
 func (p *Processor) decode(r *kgo.Record) postgres.Record {
-	out := postgres.Record{Offset: r.Offset, AccountID: string(r.Key), CommandID: ledger.DefaultCommandID(r.Partition, r.Offset)}
+	out := postgres.Record{Offset: r.Offset, AccountID: storableKey(r.Key), CommandID: ledger.DefaultCommandID(r.Partition, r.Offset)}
 	reject := func(code ledger.Code, detail string) postgres.Record {
-		out.Code, out.Detail = code, detail
+		out.Code, out.Detail = code, storableText(detail)
 		return out
 	}
 	if id := header(r, ledger.HeaderCommandID); id != "" {
@@ -215,6 +216,27 @@ func (p *Processor) reply(recs []*kgo.Record, results []postgres.Result) {
 			}
 		})
 	}
+}
+
+// storableKey is a record key as it can be stored and shown: the key itself
+// when it is a valid account ID, else an ASCII-quoted form (Postgres text
+// refuses NUL bytes and invalid UTF-8; a key it refuses would fail its batch
+// on every retry and stall the partition).
+func storableKey(key []byte) string {
+	s := string(key)
+	if ledger.ValidateAccountID("key", s) == nil {
+		return s
+	}
+	q := strconv.QuoteToASCII(s)
+	if len(q) > 200 {
+		q = q[:200]
+	}
+	return q
+}
+
+// storableText makes a message safe for a Postgres text column.
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 }
 
 func header(r *kgo.Record, key string) string {

@@ -19,7 +19,7 @@ func newTestProducer(t *testing.T, partitions int32) (*kfake.Cluster, *Producer,
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	p, err := New(Config{Brokers: c.ListenAddrs(), Topic: "cmds", Logger: slog.New(slog.DiscardHandler)})
+	p, err := New(Config{Brokers: c.ListenAddrs(), Topic: "cmds", DeliveryTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

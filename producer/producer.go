@@ -26,7 +26,12 @@ type Config struct {
 	// Linger is how long a partition's batch may wait for more records
 	// (franz-go ProducerLinger). Default 0: send as soon as possible.
 	Linger time.Duration
-	Logger *slog.Logger // default slog.Default()
+	// DeliveryTimeout bounds how long franz-go retries a record
+	// (RecordDeliveryTimeout, overriding its unlimited default). Submit
+	// itself returns when its context ends. At least 1s (franz-go's
+	// minimum); default 10s.
+	DeliveryTimeout time.Duration
+	Logger          *slog.Logger // default slog.Default()
 }
 
 // Producer submits commands.
@@ -48,7 +53,11 @@ func New(cfg Config) (*Producer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.DeliveryTimeout <= 0 {
+		cfg.DeliveryTimeout = 10 * time.Second
+	}
 	cl, err := kgo.NewClient(
+		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(Partitioner()),
@@ -75,9 +84,10 @@ type Submitted struct {
 	Offset    int64
 }
 
-// Submit produces cmd and waits for the brokers to acknowledge it. On an
-// error the command may or may not have been written; resubmitting the same
-// command ID is safe because the consumer applies each ID once.
+// Submit produces cmd and waits for the brokers to acknowledge it, or for
+// ctx to end. On an error the command may or may not have been written;
+// resubmitting the same command ID is safe because the consumer applies each
+// ID once.
 func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply Reply) (Submitted, error) {
 	value, err := ledger.EncodeCommand(cmd)
 	if err != nil {
@@ -97,11 +107,21 @@ func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply Reply) 
 			kgo.RecordHeader{Key: ledger.HeaderReplyTo, Value: []byte(reply.To)},
 		)
 	}
-	res := p.cl.ProduceSync(ctx, r)
-	if err := res.FirstErr(); err != nil {
-		return Submitted{}, fmt.Errorf("produce command %s: %v: %w", cmd.ID, err, ledger.ErrUnavailable)
+	// Wait for the acknowledgement or the end of ctx, whichever is first:
+	// franz-go keeps retrying a buffered record while no broker answers and
+	// does not abandon it when ctx ends. The record may still be written
+	// after ctx ends; its command ID is applied once all the same.
+	done := make(chan error, 1)
+	p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			return Submitted{}, fmt.Errorf("produce command %s: %v: %w", cmd.ID, err, ledger.ErrUnavailable)
+		}
+		return Submitted{Partition: r.Partition, Offset: r.Offset}, nil
+	case <-ctx.Done():
+		return Submitted{}, fmt.Errorf("produce command %s: no acknowledgement: %v: %w", cmd.ID, ctx.Err(), ledger.ErrUnavailable)
 	}
-	return Submitted{Partition: r.Partition, Offset: r.Offset}, nil
 }
 
 // Ping checks that a broker answers.

@@ -1,7 +1,10 @@
 package producer
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
@@ -55,5 +58,27 @@ func TestSubmitSetsHeaders(t *testing.T) {
 	got, err := ledger.DecodeCommand("cmd-1", fetched.Value)
 	if err != nil || got != cmd || string(fetched.Key) != "alice" {
 		t.Fatalf("got %+v key %q (%v), want %+v keyed alice", got, fetched.Key, err, cmd)
+	}
+}
+
+// TestSubmitFailsWhenBrokerGone: with the brokers gone, Submit returns an
+// ErrUnavailable when its context ends instead of waiting for ever.
+func TestSubmitFailsWhenBrokerGone(t *testing.T) {
+	c, p, ctx := newTestProducer(t, 3)
+	cmd := ledger.Command{ID: "c1", Kind: ledger.KindDeposit, AccountID: "alice", Amount: 1}
+	if _, err := p.Submit(ctx, cmd, Reply{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	cmd.ID = "c2"
+	_, err := p.Submit(short, cmd, Reply{})
+	if !errors.Is(err, ledger.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s, want about the 500ms deadline", took)
 	}
 }

@@ -146,12 +146,16 @@ func TestForeignRecords(t *testing.T) {
 		{Key: []byte("alice"), Partition: right, Value: []byte(`{not json`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("bad-json")}}},
 		{Key: []byte("alice"), Partition: wrong, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("misrouted")}}},
 		{Key: []byte("bob"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("wrong-key")}}},
+		// Keys Postgres text cannot hold must not fail the batch forever.
+		{Key: []byte("al\x00ice"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("nul-key")}}},
+		{Key: []byte("\xff\xfe"), Partition: right, Value: []byte("\x00\xff"), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("bad-utf8")}}},
 		{Key: []byte("alice"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":7}`)},
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"bad-json": "invalid_command", "misrouted": "misrouted", "wrong-key": "misrouted", ledger.DefaultCommandID(right, recs[3].Offset): ""}
+	want := map[string]string{"bad-json": "invalid_command", "misrouted": "misrouted", "wrong-key": "misrouted",
+		"nul-key": "misrouted", "bad-utf8": "invalid_command", ledger.DefaultCommandID(right, recs[5].Offset): ""}
 	for id, code := range want {
 		waitFor(t, 30*time.Second, func() bool {
 			g := do(t, http.MethodGet, a+"/v1/commands/"+id, "", nil)

@@ -50,7 +50,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if a.store, err = postgres.Open(ctx, o.DatabaseURL, int32(o.DBMaxConns)); err != nil {
 		return nil, err
 	}
-	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, Logger: log}); err != nil {
+	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.WaitBudget, time.Second), Logger: log}); err != nil {
 		a.Close()
 		return nil, err
 	}

@@ -20,7 +20,7 @@ import (
 
 // Store is what the processor needs from the ledger's storage.
 type Store interface {
-	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool) (postgres.Claim, error)
+	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (postgres.Claim, error)
 	ApplyBatches(ctx context.Context, batches []postgres.PartitionBatch) ([][]postgres.Result, error)
 }
 
@@ -91,6 +91,7 @@ type Processor struct {
 	adm   *kadm.Client
 
 	numPartitions int
+	topicID       string // Kafka topic ID; empty if the broker has none
 
 	appliers []*applier
 	wg       sync.WaitGroup // appliers
@@ -147,6 +148,9 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	if p.numPartitions == 0 {
 		cl.Close()
 		return nil, fmt.Errorf("consumer: topic %s does not exist", cfg.Topic)
+	}
+	if id := topics[cfg.Topic].ID; id != (kadm.TopicID{}) {
+		p.topicID = id.String()
 	}
 	p.part = producer.Partitioner().ForTopic(cfg.Topic)
 	for i := 0; i < cfg.Appliers; i++ {
@@ -232,6 +236,15 @@ func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[i
 		}
 		for partition := range parts {
 			claim, err := p.claim(ctx, partition, generation, member)
+			if errors.Is(err, postgres.ErrTopicRecreated) {
+				p.log.Error("partition stopped: its stored offsets belong to an earlier incarnation of the topic; nothing is applied, nothing skipped. Restore the topic, or reset the partition's row in consumer_partitions deliberately.",
+					"partition", partition, "err", err)
+				p.mu.Lock()
+				p.stopped[partition] = err
+				p.mu.Unlock()
+				p.cl.PauseFetchPartitions(map[string][]int32{topic: {partition}})
+				continue
+			}
 			if err != nil {
 				p.log.Error("partition not claimed; it stays idle here until the next rebalance", "partition", partition, "generation", generation, "err", err)
 				p.cl.PauseFetchPartitions(map[string][]int32{topic: {partition}})
@@ -260,15 +273,15 @@ func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[i
 // the rightful owner's next claim fences this one off again.
 func (p *Processor) claim(ctx context.Context, partition, generation int32, member string) (postgres.Claim, error) {
 	for {
-		claim, err := p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, false)
+		claim, err := p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, false, p.topicID)
 		if errors.Is(err, postgres.ErrStaleGeneration) {
 			if p.holderGone(ctx, partition) {
 				p.log.Warn("forcing the claim: its holder is not in the group (was the group recreated?)", "partition", partition)
-				return p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, true)
+				return p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, true, p.topicID)
 			}
 			return postgres.Claim{}, err
 		}
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, postgres.ErrTopicRecreated) {
 			return claim, err
 		}
 		p.log.Warn("claim failed; retrying", "partition", partition, "err", err)

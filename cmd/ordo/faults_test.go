@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"syscall"
@@ -77,7 +78,7 @@ func TestZombieConsumerCannotCommit(t *testing.T) {
 	defer store.Close()
 	before, _ := store.Partitions(context.Background(), e.opts.CommandsTopic)
 	for p := int32(0); p < 2; p++ {
-		if _, err := store.ClaimPartition(context.Background(), e.opts.CommandsTopic, p, 1<<30, "new-owner", false); err != nil {
+		if _, err := store.ClaimPartition(context.Background(), e.opts.CommandsTopic, p, 1<<30, "new-owner", false, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,6 +192,34 @@ func TestStoredOffsetPastLogEnd(t *testing.T) {
 	var next int64
 	if err := e.pool.QueryRow(context.Background(), `SELECT next_offset FROM consumer_partitions WHERE topic = $1`, e.opts.CommandsTopic).Scan(&next); err != nil || next != 1000 {
 		t.Fatalf("got stored offset %d (%v), want 1000 untouched", next, err)
+	}
+	var n int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM commands`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("got %d commands decided, want none", n)
+	}
+}
+
+// TestStoredOffsetFromRecreatedTopic: offsets stored for an earlier
+// incarnation of the topic (another topic ID) stop the partition, even when
+// the new log reaches past them, instead of skipping its first records.
+func TestStoredOffsetFromRecreatedTopic(t *testing.T) {
+	e := newEnv(t, 1)
+	e.opts.WaitBudget = 500 * time.Millisecond
+	a := e.startAPI() // creates the topic
+	// Two records in the new log, and a stored offset of 1 from the old one:
+	// resuming at 1 would skip the first record.
+	for i := 0; i < 2; i++ {
+		post(t, a+"/v1/accounts", fmt.Sprintf(`{"id":"acc-%d","currency":"USD"}`, i), nil)
+	}
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO consumer_partitions (topic, partition, next_offset, epoch, generation, member, topic_id)
+		VALUES ($1, 0, 1, 1, 0, 'old-member', 'an-earlier-topic-id')`, e.opts.CommandsTopic); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.startConsumer()
+	waitFor(t, 30*time.Second, func() bool { return c.proc.Stopped()[0] != nil })
+	if err := c.proc.Stopped()[0]; !errors.Is(err, postgres.ErrTopicRecreated) {
+		t.Fatalf("partition stopped with %v, want ErrTopicRecreated", err)
 	}
 	var n int
 	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM commands`).Scan(&n)

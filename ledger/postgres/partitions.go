@@ -23,6 +23,13 @@ type Claim struct {
 	NextOffset int64
 }
 
+// ErrTopicRecreated is returned by ClaimPartition when the stored offsets
+// belong to another incarnation of the topic (another topic ID): the topic
+// was deleted and created again. Resuming would skip or replay records, so
+// the partition must stay stopped until an operator decides. It wraps
+// ledger.ErrConflict.
+var ErrTopicRecreated = fmt.Errorf("stored offsets belong to another incarnation of the topic (it was recreated): %w", ledger.ErrConflict)
+
 // ErrStaleGeneration is returned by ClaimPartition when the partition was
 // already claimed for a newer consumer-group generation: the caller is a
 // member that was assigned the partition and then lost it again. It wraps
@@ -39,21 +46,48 @@ var ErrStaleGeneration = fmt.Errorf("partition claimed for a newer group generat
 // has since lost cannot steal the partition back. With force, the
 // generation check is skipped: for a group that was deleted and recreated,
 // whose generations restarted (see consumer.Processor).
-func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool) (Claim, error) {
+//
+// topicID is the topic's Kafka ID (empty when the broker has none). A
+// partition whose offsets were stored under another ID is refused with
+// ErrTopicRecreated.
+func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (Claim, error) {
 	c := Claim{Topic: topic, Partition: partition, Generation: generation}
-	var next *int64
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO consumer_partitions AS p (topic, partition, next_offset, epoch, generation, member)
-		VALUES ($1, $2, NULL, 1, $3, $4)
-		ON CONFLICT (topic, partition) DO UPDATE
-		   SET epoch = p.epoch + 1, generation = excluded.generation, member = excluded.member, claimed_at = now()
-		 WHERE p.generation <= excluded.generation OR $5
-		RETURNING epoch, next_offset`, topic, partition, generation, member, force).Scan(&c.Epoch, &next)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Claim{}, fmt.Errorf("claim %s/%d at generation %d: %w", topic, partition, generation, ErrStaleGeneration)
-	}
+	var (
+		next     *int64
+		storedID string
+		claimed  bool
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT topic_id FROM consumer_partitions WHERE topic = $1 AND partition = $2 FOR UPDATE`,
+			topic, partition).Scan(&storedID)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if storedID != "" && topicID != "" && storedID != topicID {
+			return nil
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO consumer_partitions AS p (topic, partition, next_offset, epoch, generation, member, topic_id)
+			VALUES ($1, $2, NULL, 1, $3, $4, $6)
+			ON CONFLICT (topic, partition) DO UPDATE
+			   SET epoch = p.epoch + 1, generation = excluded.generation, member = excluded.member, claimed_at = now(),
+			       topic_id = CASE WHEN p.topic_id = '' THEN excluded.topic_id ELSE p.topic_id END
+			 WHERE p.generation <= excluded.generation OR $5
+			RETURNING epoch, next_offset`, topic, partition, generation, member, force, topicID).Scan(&c.Epoch, &next)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		claimed = err == nil
+		return err
+	})
 	if err != nil {
 		return Claim{}, fmt.Errorf("claim %s/%d: %v: %w", topic, partition, err, ledger.ErrUnavailable)
+	}
+	if storedID != "" && topicID != "" && storedID != topicID {
+		return Claim{}, fmt.Errorf("claim %s/%d: topic ID %s, stored %s: %w", topic, partition, topicID, storedID, ErrTopicRecreated)
+	}
+	if !claimed {
+		return Claim{}, fmt.Errorf("claim %s/%d at generation %d: %w", topic, partition, generation, ErrStaleGeneration)
 	}
 	c.NextOffset = -1
 	if next != nil {

@@ -68,7 +68,7 @@ func withdraw(acc string, n int64) ledger.Command {
 
 func claim(t *testing.T, s *postgres.Store, gen int32, member string) postgres.Claim {
 	t.Helper()
-	c, err := s.ClaimPartition(context.Background(), "cmds", 0, gen, member, false)
+	c, err := s.ClaimPartition(context.Background(), "cmds", 0, gen, member, false, "")
 	if err != nil {
 		t.Fatalf("claim: %v", err)
 	}
@@ -232,7 +232,7 @@ func TestClaimWaitsForBatchInFlight(t *testing.T) {
 			errs <- err
 		}(i)
 	}
-	fresh, err := s.ClaimPartition(ctx, "cmds", 0, 2, "m2", false)
+	fresh, err := s.ClaimPartition(ctx, "cmds", 0, 2, "m2", false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,10 +266,10 @@ func TestStaleGenerationClaimRefused(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	claim(t, s, 5, "m2")
-	if _, err := s.ClaimPartition(ctx, "cmds", 0, 4, "m1", false); !errors.Is(err, postgres.ErrStaleGeneration) || !errors.Is(err, ledger.ErrFenced) {
+	if _, err := s.ClaimPartition(ctx, "cmds", 0, 4, "m1", false, ""); !errors.Is(err, postgres.ErrStaleGeneration) || !errors.Is(err, ledger.ErrFenced) {
 		t.Fatalf("got %v, want ErrStaleGeneration", err)
 	}
-	if _, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", true); err != nil {
+	if _, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", true, ""); err != nil {
 		t.Fatalf("forced claim: got %v, want success", err)
 	}
 }
@@ -315,7 +315,7 @@ func TestApplyBatchesGroupCommit(t *testing.T) {
 	ctx := context.Background()
 	var claims []postgres.Claim
 	for p := int32(0); p < 3; p++ {
-		c, err := s.ClaimPartition(ctx, "cmds", p, 1, "m1", false)
+		c, err := s.ClaimPartition(ctx, "cmds", p, 1, "m1", false, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +326,7 @@ func TestApplyBatchesGroupCommit(t *testing.T) {
 		{Claim: claims[0], Records: []postgres.Record{rec(0, "c0", open("alice"))}},
 		{Claim: claims[1], Records: []postgres.Record{rec(0, "c1", open("bob")), rec(1, "d1", deposit("bob", 5))}},
 	}
-	if _, err := s.ClaimPartition(ctx, "cmds", 1, 2, "m2", false); err != nil {
+	if _, err := s.ClaimPartition(ctx, "cmds", 1, 2, "m2", false, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.ApplyBatches(ctx, batches)
@@ -350,5 +350,27 @@ func TestApplyBatchesGroupCommit(t *testing.T) {
 		if p.NextOffset != want[p.Partition] {
 			t.Errorf("partition %d: got next offset %d, want %d", p.Partition, p.NextOffset, want[p.Partition])
 		}
+	}
+}
+
+// TestClaimRefusedForRecreatedTopic: offsets stored under one topic ID are
+// not resumed under another: the topic was recreated.
+func TestClaimRefusedForRecreatedTopic(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", false, "id-A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, c, rec(0, "c0", open("alice")))
+	if _, err := s.ClaimPartition(ctx, "cmds", 0, 2, "m2", false, "id-A"); err != nil {
+		t.Fatalf("same topic ID: got %v, want a claim", err)
+	}
+	if _, err := s.ClaimPartition(ctx, "cmds", 0, 3, "m3", true, "id-B"); !errors.Is(err, postgres.ErrTopicRecreated) {
+		t.Fatalf("other topic ID: got %v, want ErrTopicRecreated even when forced", err)
+	}
+	parts, _ := s.Partitions(ctx, "cmds")
+	if parts[0].Member != "m2" || parts[0].NextOffset != 1 {
+		t.Fatalf("got %+v, want the refused claim to change nothing", parts[0])
 	}
 }

@@ -130,6 +130,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		return // the client hung up: nobody to answer, nothing went wrong here
+	}
 	var (
 		he     *echo.HTTPError
 		maxErr *http.MaxBytesError

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,3 +339,38 @@ func (failingSubmitter) Submit(context.Context, ledger.Command, producer.Reply) 
 	return producer.Submitted{}, errors.Join(errors.New("no broker"), ledger.ErrUnavailable)
 }
 func (failingSubmitter) Ping(context.Context) error { return ledger.ErrUnavailable }
+
+// errorCounter counts records at error level.
+type errorCounter struct{ n *atomic.Int64 }
+
+func (h errorCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h errorCounter) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h errorCounter) WithGroup(string) slog.Handler            { return h }
+func (h errorCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+// TestClientHangUpIsNotAnError: a client that hangs up while waiting for an
+// outcome is not logged as a failure.
+func TestClientHangUpIsNotAnError(t *testing.T) {
+	var errs atomic.Int64
+	f := newFake()
+	f.silent = true
+	f.server = New(Config{WaitBudget: 5 * time.Second, Logger: slog.New(errorCounter{&errs})}, f, f)
+	ts := httptest.NewServer(f.server.Handler())
+	defer ts.Close()
+	ctx, hangUp := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer hangUp()
+	req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/v1/accounts", strings.NewReader(`{"id":"alice","currency":"USD"}`))
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("got %d, want the client to give up first", res.StatusCode)
+	}
+	time.Sleep(300 * time.Millisecond) // let the handler notice and return
+	if n := errs.Load(); n != 0 {
+		t.Fatalf("got %d error logs for a client hang-up, want 0", n)
+	}
+}

@@ -36,7 +36,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// HeartbeatInterval: default 3s (franz-go's default).
 	HeartbeatInterval time.Duration
-	// MaxBatch: the most records applied in one transaction. Default 1000.
+	// MaxBatch: an applier stops taking queued fetches into a transaction
+	// once it holds this many records; the last fetch taken may carry it
+	// past the mark (up to twice it). Default 1000.
 	MaxBatch int
 	// Appliers: how many transactions may be in flight at once. Each
 	// partition is applied by one applier (partition modulo Appliers), which

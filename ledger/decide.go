@@ -60,7 +60,7 @@ func Decide(acc *Account, cmd Command) Decision {
 		// bounded by MaxAmount, so none of this overflows int64.
 		spendable := acc.Balance - acc.Held + acc.OverdraftLimit
 		if cmd.Amount > spendable {
-			return reject(CodeInsufficientFunds, fmt.Sprintf("withdrawal of %d exceeds the available %d", cmd.Amount, spendable))
+			return reject(CodeInsufficientFunds, fmt.Sprintf("withdrawal of %d exceeds the %d that may be spent (available balance plus overdraft limit)", cmd.Amount, spendable))
 		}
 		next.Balance -= cmd.Amount
 		return apply(next, -cmd.Amount)

@@ -141,7 +141,7 @@ func migrateCmd() *cobra.Command {
 	return roleCmd("migrate", "Create or upgrade the Postgres schema", `Applies the embedded schema migrations that have not been applied yet, in
 order, in one transaction under an advisory lock. Safe to run repeatedly and
 concurrently.`,
-		func(f *flagSet) { f.database() },
+		func(f *flagSet) { f.databaseURL() },
 		func(ctx context.Context, o Options, log *slog.Logger) error {
 			if o.DatabaseURL == "" {
 				return errors.New("--database-url (DATABASE_URL) is required")

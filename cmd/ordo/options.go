@@ -135,8 +135,12 @@ func (f *flagSet) kafka() {
 }
 
 func (f *flagSet) database() {
-	f.str(&f.o.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL URL")
+	f.databaseURL()
 	f.num(&f.o.DBMaxConns, "db-max-conns", "ORDO_DB_MAX_CONNS", "most Postgres connections in the pool")
+}
+
+func (f *flagSet) databaseURL() {
+	f.str(&f.o.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL URL")
 }
 
 func (f *flagSet) api() {
@@ -150,6 +154,6 @@ func (f *flagSet) consumer() {
 	f.str(&f.o.Group, "group", "ORDO_GROUP", "consumer group")
 	f.dur(&f.o.SessionTimeout, "session-timeout", "ORDO_SESSION_TIMEOUT", "how long the group waits for a silent consumer before moving its partitions")
 	f.dur(&f.o.Heartbeat, "heartbeat-interval", "ORDO_HEARTBEAT_INTERVAL", "consumer group heartbeat interval")
-	f.num(&f.o.MaxBatch, "max-batch", "ORDO_MAX_BATCH", "most records applied in one Postgres transaction")
+	f.num(&f.o.MaxBatch, "max-batch", "ORDO_MAX_BATCH", "records after which an applier stops adding queued fetches to a transaction")
 	f.num(&f.o.Appliers, "appliers", "ORDO_APPLIERS", "Postgres transactions a consumer keeps in flight; each commits everything queued for its partitions")
 }

@@ -75,7 +75,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 // Addr is the address the API listens on.
 func (a *API) Addr() string { return a.ln.Addr().String() }
 
-// Run serves until ctx ends, then drains requests for up to the wait budget.
+// Run serves until ctx ends, then drains requests in flight for up to 10s.
 func (a *API) Run(ctx context.Context) error {
 	go a.replies.Run(ctx, a.server.Deliver)
 	errc := make(chan error, 1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 type Store interface {
 	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (postgres.Claim, error)
 	ApplyBatches(ctx context.Context, batches []postgres.PartitionBatch) ([][]postgres.Result, error)
+	Partitions(ctx context.Context, topic string) ([]postgres.PartitionState, error)
 }
 
 // Config configures a Processor. Zero durations and sizes take the defaults
@@ -318,14 +320,7 @@ func (p *Processor) holderGone(ctx context.Context, partition int32) bool {
 
 // holder reads which member holds the stored claim.
 func (p *Processor) holder(ctx context.Context, partition int32) (string, error) {
-	type lister interface {
-		Partitions(ctx context.Context, topic string) ([]postgres.PartitionState, error)
-	}
-	l, ok := p.store.(lister)
-	if !ok {
-		return "", errors.New("store cannot list partitions")
-	}
-	states, err := l.Partitions(ctx, p.cfg.Topic)
+	states, err := p.store.Partitions(ctx, p.cfg.Topic)
 	if err != nil {
 		return "", err
 	}
@@ -364,7 +359,7 @@ func (p *Processor) startWorker(claim postgres.Claim) {
 // each has finished its batch in flight. An empty list stops nothing: a
 // cooperative rebalance revokes nothing at the end of every session.
 func (p *Processor) stopWorkers(partitions []int32) {
-	p.stopMatching(func(pt int32) bool { return contains(partitions, pt) })
+	p.stopMatching(func(pt int32) bool { return slices.Contains(partitions, pt) })
 }
 
 // stopAllWorkers stops every worker, as stopWorkers does.
@@ -424,16 +419,7 @@ func (p *Processor) PartitionOf(accountID string) int {
 // resumeIfPaused resumes a partition paused under an earlier assignment
 // (fenced, unclaimed or out of range), now that it is claimed again.
 func (p *Processor) resumeIfPaused(partition int32) {
-	if contains(p.cl.PauseFetchPartitions(nil)[p.cfg.Topic], partition) {
+	if slices.Contains(p.cl.PauseFetchPartitions(nil)[p.cfg.Topic], partition) {
 		go p.cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topic: {partition}})
 	}
-}
-
-func contains(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -157,20 +157,16 @@ func (c *client) balance(ctx context.Context, id string) (int64, error) {
 	return a.balance, nil
 }
 
-// decide sends a keyed command until it is decided (at most a minute):
-// a 202 or an error is answered by sending it again with the same key.
-func (c *client) decide(ctx context.Context, path, body, key string) error {
-	deadline := time.Now().Add(time.Minute)
+// decide sends a keyed command until it is decided, resending it with the
+// same key after a 202 or an error, until deadline.
+func (c *client) decide(ctx context.Context, deadline time.Time, path, body, key string) (answer, error) {
 	for {
 		a, err := c.send(ctx, path, body, key)
 		if err == nil && a.decided {
-			if !a.applied {
-				return fmt.Errorf("refused: status %d %s", a.status, a.code)
-			}
-			return nil
+			return a, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("not decided within a minute (last: %v, status %d)", err, a.status)
+			return a, fmt.Errorf("not decided before the deadline (last: %v, status %d)", err, a.status)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -188,7 +184,11 @@ func setup(ctx context.Context, cl *client, w *Workload) ([]int64, error) {
 			return err
 		}
 		if a.status == http.StatusCreated {
-			if err := cl.decide(ctx, "/v1/accounts/"+id+"/deposits", fmt.Sprintf(`{"amount":%d}`, w.Opening), "setup-"+id); err != nil {
+			a, err := cl.decide(ctx, time.Now().Add(time.Minute), "/v1/accounts/"+id+"/deposits", fmt.Sprintf(`{"amount":%d}`, w.Opening), "setup-"+id)
+			if err == nil && !a.applied {
+				err = fmt.Errorf("refused: status %d %s", a.status, a.code)
+			}
+			if err != nil {
 				return fmt.Errorf("opening deposit to %s: %w", id, err)
 			}
 		} else if a.status != http.StatusConflict {
@@ -319,6 +319,13 @@ func load(ctx context.Context, cl *client, cfg Config) *Result {
 	}
 
 	stopProgress := progress(cfg, t0, &done)
+	// Closed loop: each client sends its next request when the last is
+	// answered, until the deadline.
+	loop := func(wk *worker, id int, p *picker) {
+		for seq := 0; time.Now().Before(deadline) && runCtx.Err() == nil; seq++ {
+			send(wk, id, seq, p.next(), time.Now())
+		}
+	}
 	if cfg.Rate > 0 {
 		// Open loop: arrivals are scheduled at a fixed rate whatever the
 		// service does; latency counts from the scheduled time.
@@ -339,32 +346,22 @@ func load(ctx context.Context, cl *client, cfg Config) *Result {
 				}
 			}
 		}()
-		for i := range workers {
-			workers[i] = newWorker()
-			wg.Add(1)
-			go func(id int, wk *worker) {
-				defer wg.Done()
-				p := newPicker(w, uint64(id)+1)
-				for a := range arrivals {
-					if d := time.Until(a.at); d > 0 {
-						time.Sleep(d)
-					}
-					send(wk, id, a.seq, p.next(), a.at)
+		loop = func(wk *worker, id int, p *picker) {
+			for a := range arrivals {
+				if d := time.Until(a.at); d > 0 {
+					time.Sleep(d)
 				}
-			}(i, workers[i])
+				send(wk, id, a.seq, p.next(), a.at)
+			}
 		}
-	} else {
-		for i := range workers {
-			workers[i] = newWorker()
-			wg.Add(1)
-			go func(id int, wk *worker) {
-				defer wg.Done()
-				p := newPicker(w, uint64(id)+1)
-				for seq := 0; time.Now().Before(deadline) && runCtx.Err() == nil; seq++ {
-					send(wk, id, seq, p.next(), time.Now())
-				}
-			}(i, workers[i])
-		}
+	}
+	for i := range workers {
+		workers[i] = newWorker()
+		wg.Add(1)
+		go func(id int, wk *worker) {
+			defer wg.Done()
+			loop(wk, id, newPicker(w, uint64(id)+1))
+		}(i, workers[i])
 	}
 	wg.Wait()
 	elapsed := time.Since(t0)
@@ -381,21 +378,15 @@ func resolve(ctx context.Context, cl *client, cfg Config, workers []*worker, res
 	for _, wk := range workers {
 		for _, p := range wk.pending {
 			kind, body := p.cmd.request()
-			for {
-				a, err := cl.send(ctx, "/v1/accounts/"+cfg.Workload.accountID(p.cmd.account)+"/"+kind, body, p.key)
-				if err == nil && a.decided {
-					if a.applied {
-						res.net[p.cmd.account] += signed(p.cmd)
-					}
-					res.Resolved++
-					break
-				}
-				if time.Now().After(deadline) || ctx.Err() != nil {
-					res.Audit.Unresolved++
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
+			a, err := cl.decide(ctx, deadline, "/v1/accounts/"+cfg.Workload.accountID(p.cmd.account)+"/"+kind, body, p.key)
+			if err != nil {
+				res.Audit.Unresolved++
+				continue
 			}
+			if a.applied {
+				res.net[p.cmd.account] += signed(p.cmd)
+			}
+			res.Resolved++
 		}
 	}
 }

@@ -48,6 +48,12 @@ type Config struct {
 	// Default 1: on the 2-core machine in BENCHMARKS.md one applier, with
 	// the biggest transactions, beat two and four.
 	Appliers int
+	// CacheAccounts: how many accounts each claimed partition keeps in
+	// memory, so that a batch touching only cached accounts is decided
+	// without reading and committed in one round trip (see
+	// postgres.Cache). The cache is dropped whenever the partition is
+	// claimed again. Default postgres.DefaultCacheAccounts (100,000).
+	CacheAccounts int
 	// BatchTimeout: how long one batch transaction may take before it is
 	// abandoned and retried. Default 30s.
 	BatchTimeout time.Duration
@@ -346,7 +352,7 @@ func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 }
 
 func (p *Processor) startWorker(claim postgres.Claim) {
-	w := &worker{claim: claim, applier: p.appliers[int(claim.Partition)%len(p.appliers)]}
+	w := &worker{claim: claim, cache: postgres.NewCache(claim, p.cfg.CacheAccounts), applier: p.appliers[int(claim.Partition)%len(p.appliers)]}
 	p.mu.Lock()
 	if old := p.workers[claim.Partition]; old != nil {
 		old.halted.Store(true)

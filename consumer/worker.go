@@ -22,6 +22,7 @@ import (
 // only by its applier, in offset order.
 type worker struct {
 	claim   postgres.Claim
+	cache   *postgres.Cache // this claim's accounts and offset; only the applier touches it
 	applier *applier
 	halted  atomic.Bool // set when the partition is revoked, lost or fenced
 }
@@ -115,7 +116,7 @@ func (a *applier) apply(batch []fetched) {
 		}
 		batches := make([]postgres.PartitionBatch, len(parts))
 		for i, pt := range parts {
-			batches[i] = postgres.PartitionBatch{Claim: pt.w.claim, Records: pt.decoded}
+			batches[i] = postgres.PartitionBatch{Claim: pt.w.claim, Records: pt.decoded, Cache: pt.w.cache}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.BatchTimeout)
 		results, err := a.p.store.ApplyBatches(ctx, batches)

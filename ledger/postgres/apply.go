@@ -61,6 +61,11 @@ func (s *Store) ApplyBatch(ctx context.Context, claim Claim, recs []Record) ([]R
 type PartitionBatch struct {
 	Claim   Claim
 	Records []Record
+	// Cache, when set, is the owner's memory of the partition under this
+	// claim: a batch it covers commits in one round trip without reading
+	// (see Cache). It is updated when the batch commits, and cleared when
+	// an attempt fails.
+	Cache *Cache
 }
 
 // FencedError reports the partitions whose claims are no longer the stored
@@ -77,10 +82,14 @@ func (e *FencedError) Error() string {
 func (e *FencedError) Unwrap() error { return ledger.ErrFenced }
 
 // ApplyBatches applies batches of several partitions of one topic in a
-// single transaction (group commit): one BEGIN, one fsync at COMMIT, and two
-// round trips in all. Each batch is decided as ApplyBatch decides it. If any
-// claim is fenced, nothing commits and the error is a *FencedError naming
-// those partitions; the caller drops them and retries the rest.
+// single transaction (group commit): one BEGIN, one fsync at COMMIT. Each
+// batch is decided as ApplyBatch decides it. If any claim is fenced, nothing
+// commits and the error is a *FencedError naming those partitions; the
+// caller drops them and retries the rest.
+//
+// When every batch's Cache covers it, the transaction is one round trip;
+// otherwise, or when a guard of that attempt fails, it is two: the
+// partition rows are locked and the commands and accounts read first.
 func (s *Store) ApplyBatches(ctx context.Context, batches []PartitionBatch) ([][]Result, error) {
 	results, err := s.applyBatches(ctx, batches)
 	if err != nil {
@@ -92,16 +101,8 @@ func (s *Store) ApplyBatches(ctx context.Context, batches []PartitionBatch) ([][
 	return results, nil
 }
 
-type lockedPartition struct {
-	epoch int64
-	next  *int64
-	found bool
-}
-
-// applyBatches is one transaction in two round trips: BEGIN, the partition
-// row locks and the loads in one pipeline; the writes, the offsets and
-// COMMIT in the next. The writes' guards fail inside the server
-// (ordo_assert), so a guard that trips aborts the transaction before COMMIT.
+// applyBatches tries the cached way when the caches cover every batch, and
+// falls back to the locked way.
 func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][]Result, error) {
 	if len(batches) == 0 {
 		return nil, nil
@@ -110,17 +111,140 @@ func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][
 	// Rows are locked in partition order, so two transactions that lock
 	// overlapping sets (an old and a new owner mid-rebalance) cannot deadlock.
 	order := make([]int, len(batches))
-	for i := range order {
+	cached := true
+	for i, b := range batches {
 		order[i] = i
-		if batches[i].Claim.Topic != topic {
-			return nil, fmt.Errorf("batches of topics %s and %s in one transaction", topic, batches[i].Claim.Topic)
+		if b.Claim.Topic != topic {
+			return nil, fmt.Errorf("batches of topics %s and %s in one transaction", topic, b.Claim.Topic)
 		}
+		cached = cached && b.Cache.covers(b.Records)
 	}
 	slices.SortFunc(order, func(a, b int) int { return int(batches[a].Claim.Partition) - int(batches[b].Claim.Partition) })
 
+	var (
+		results [][]Result
+		nexts   []int64
+		st      *batchState
+		err     error
+	)
+	if cached {
+		results, nexts, st, err = s.applyCached(ctx, topic, order, batches)
+		if err == nil {
+			s.stats.cached.Add(1)
+		} else {
+			// A guard failed (the cache was wrong, a command ID was
+			// decided before, the claim is gone) or the database did:
+			// nothing of the attempt committed, or, if the connection broke
+			// at COMMIT, the locked way finds its offsets stored and skips.
+			s.stats.fallbacks.Add(1)
+			s.resetCaches(batches)
+			if ctx.Err() != nil {
+				return nil, err
+			}
+		}
+	}
+	if !cached || err != nil {
+		results, nexts, st, err = s.applyLocked(ctx, topic, order, batches)
+		if err != nil {
+			s.resetCaches(batches)
+			return nil, err
+		}
+		s.stats.locked.Add(1)
+	}
+	for i, b := range batches {
+		b.Cache.committed(nexts[i], b.Records, st.accounts)
+	}
+	return results, nil
+}
+
+func (s *Store) resetCaches(batches []PartitionBatch) {
+	for _, b := range batches {
+		if b.Cache != nil {
+			b.Cache.reset()
+		}
+	}
+}
+
+// applyCached decides the batches from their caches and commits them in one
+// round trip; see Cache for the guards.
+func (s *Store) applyCached(ctx context.Context, topic string, order []int, batches []PartitionBatch) ([][]Result, []int64, *batchState, error) {
+	st := newBatchState()
+	for _, b := range batches {
+		for _, r := range b.Records {
+			if r.Code != "" || r.Offset < b.Cache.next {
+				continue
+			}
+			if _, ok := st.accounts[r.Command.AccountID]; ok {
+				continue
+			}
+			a := b.Cache.accounts[r.Command.AccountID]
+			as := &accountState{current: a}
+			if a != nil {
+				as.loadedVersion = a.Version
+			}
+			st.accounts[r.Command.AccountID] = as
+		}
+	}
+	prev := make([]int64, len(batches))
+	for i, b := range batches {
+		prev[i] = b.Cache.next
+	}
+	w := newBatchWriter(topic)
+	results, nexts := decideBatches(order, batches, prev, st, w)
+	if w.empty() {
+		return results, nexts, st, nil // every record was applied before
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
+	}
+	defer conn.Release()
+	if err := w.flush(ctx, conn, st.accounts, true); err != nil {
+		return nil, nil, nil, err
+	}
+	return results, nexts, st, nil
+}
+
+// decideBatches decides every record not below its partition's next offset
+// (prev, -1 for none) in partition order, queues the writes and returns the
+// results and each partition's next offset after them.
+func decideBatches(order []int, batches []PartitionBatch, prev []int64, st *batchState, w *batchWriter) ([][]Result, []int64) {
+	results := make([][]Result, len(batches))
+	nexts := slices.Clone(prev)
+	for _, i := range order {
+		batch := batches[i]
+		results[i] = make([]Result, len(batch.Records))
+		last := int64(-1)
+		for j, r := range batch.Records {
+			if r.Offset < prev[i] {
+				results[i][j].Skipped = true
+				continue
+			}
+			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st.prior, st.accounts, w)
+			last = r.Offset
+		}
+		if last >= 0 {
+			w.offset(batch.Claim.Partition, prev[i], last+1, batch.Claim.Epoch)
+			nexts[i] = last + 1
+		}
+	}
+	return results, nexts
+}
+
+type lockedPartition struct {
+	epoch int64
+	next  *int64
+	found bool
+}
+
+// applyLocked is one transaction in two round trips: BEGIN, the partition
+// row locks and the loads in one pipeline; the writes, the offsets and
+// COMMIT in the next. The writes' guards fail inside the server
+// (ordo_assert), so a guard that trips aborts the transaction before COMMIT.
+func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batches []PartitionBatch) ([][]Result, []int64, *batchState, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	// A connection released inside a transaction (an error below) is
 	// destroyed by the pool, never reused.
@@ -152,52 +276,41 @@ func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][
 	b.Queue(`SELECT command_id, fingerprint, outcome FROM commands WHERE command_id = ANY($1)`, ids).Query(st.scanPrior)
 	b.Queue(`SELECT id, currency, balance, held, overdraft_limit, version FROM accounts WHERE id = ANY($1)`, accountIDs).Query(st.scanAccounts)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	var fenced []int32
+	prev := make([]int64, len(batches))
 	for i, l := range locks {
 		if !l.found || l.epoch != batches[i].Claim.Epoch {
 			fenced = append(fenced, batches[i].Claim.Partition)
 		}
+		prev[i] = -1
+		if l.next != nil {
+			prev[i] = *l.next
+		}
 	}
 	if len(fenced) > 0 {
 		_, _ = conn.Exec(ctx, `ROLLBACK`)
-		return nil, &FencedError{Partitions: fenced}
+		return nil, nil, nil, &FencedError{Partitions: fenced}
 	}
 
-	results := make([][]Result, len(batches))
 	w := newBatchWriter(topic)
-	for _, i := range order {
-		batch, l := batches[i], locks[i]
-		results[i] = make([]Result, len(batch.Records))
-		last := int64(-1)
-		for j, r := range batch.Records {
-			if l.next != nil && r.Offset < *l.next {
-				results[i][j].Skipped = true
-				continue
-			}
-			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st.prior, st.accounts, w)
-			last = r.Offset
-		}
-		if last >= 0 {
-			w.offset(batch.Claim.Partition, last+1, batch.Claim.Epoch)
-		}
-	}
+	results, nexts := decideBatches(order, batches, prev, st, w)
 	if w.empty() {
 		_, err := conn.Exec(ctx, `ROLLBACK`)
-		return results, err
+		return results, nexts, st, err
 	}
 	if s.beforeWrite != nil {
 		s.beforeWrite()
 	}
-	if err := w.flush(ctx, conn, st.accounts); err != nil {
+	if err := w.flush(ctx, conn, st.accounts, false); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == guardFailed {
-			return nil, fmt.Errorf("%s: %w", pe.Message, ledger.ErrFenced)
+			return nil, nil, nil, fmt.Errorf("%s: %w", pe.Message, ledger.ErrFenced)
 		}
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return results, nil
+	return results, nexts, st, nil
 }
 
 // guardFailed is the SQLSTATE ordo_assert raises.

@@ -14,7 +14,8 @@ import (
 
 // Store is the ledger's PostgreSQL adapter.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	stats applyCounters
 	// beforeWrite, set only by tests, runs between a batch's reads and its
 	// writes.
 	beforeWrite func()

@@ -24,9 +24,9 @@ type batchWriter struct {
 	entAccount, entCommand, entKind   []string
 	entVersion, entAmount, entBalance []int64
 
-	offPartition      []int32
-	offNext, offEpoch []int64
-	err               error
+	offPartition               []int32
+	offPrev, offNext, offEpoch []int64
+	err                        error
 }
 
 func newBatchWriter(topic string) *batchWriter { return &batchWriter{topic: topic} }
@@ -56,8 +56,11 @@ func (w *batchWriter) entry(e ledger.Entry) {
 	w.entBalance = append(w.entBalance, e.BalanceAfter)
 }
 
-func (w *batchWriter) offset(partition int32, next, epoch int64) {
+// offset moves a partition's next offset from prev (-1: none) to next,
+// under its claim's epoch.
+func (w *batchWriter) offset(partition int32, prev, next, epoch int64) {
 	w.offPartition = append(w.offPartition, partition)
+	w.offPrev = append(w.offPrev, prev)
 	w.offNext = append(w.offNext, next)
 	w.offEpoch = append(w.offEpoch, epoch)
 }
@@ -66,13 +69,16 @@ func (w *batchWriter) offset(partition int32, next, epoch int64) {
 func (w *batchWriter) empty() bool { return len(w.offPartition) == 0 }
 
 // flush sends the batch's writes, the offset update and COMMIT in one
-// pipeline on conn, which is inside the batch's transaction. Account rows
+// pipeline on conn, which is inside the batch's transaction, or with begin,
+// starts it too. The offset update lands only on the epoch and the next
+// offset the batch was decided against, so a batch can neither commit
+// under a lost claim nor skip or repeat records. Account rows
 // are written with a version guard as a second line of defence behind the
 // epoch fence: an update only lands on the version this batch loaded, and a
 // new account is a plain insert that fails if the account appeared
 // meanwhile. Guards fail in the server (ordo_assert), aborting the
 // transaction before COMMIT runs.
-func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts map[string]*accountState) error {
+func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts map[string]*accountState, begin bool) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -96,6 +102,9 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts ma
 	}
 
 	b := &pgx.Batch{}
+	if begin {
+		b.Queue(`BEGIN`)
+	}
 	if len(newID) > 0 {
 		b.Queue(`INSERT INTO accounts (id, currency, balance, held, overdraft_limit, version)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])`,
@@ -123,10 +132,11 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts ma
 	}
 	b.Queue(`WITH u AS (
 		UPDATE consumer_partitions p SET next_offset = t.next, updated_at = now()
-		FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS t(partition, next, epoch)
-		WHERE p.topic = $1 AND p.partition = t.partition AND p.epoch = t.epoch RETURNING 1)
-		SELECT ordo_assert((SELECT count(*) FROM u) = $5, 'partition ownership lost while applying')`,
-		w.topic, w.offPartition, w.offNext, w.offEpoch, len(w.offPartition))
+		FROM unnest($2::int4[], $3::int8[], $4::int8[], $5::int8[]) AS t(partition, next, epoch, prev)
+		WHERE p.topic = $1 AND p.partition = t.partition AND p.epoch = t.epoch
+		  AND coalesce(p.next_offset, -1) = t.prev RETURNING 1)
+		SELECT ordo_assert((SELECT count(*) FROM u) = $6, 'partition ownership lost, or its offset moved, while applying')`,
+		w.topic, w.offPartition, w.offNext, w.offEpoch, w.offPrev, len(w.offPartition))
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		_, _ = conn.Exec(ctx, `ROLLBACK`)

@@ -3,7 +3,6 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"regexp"
 )
 
 // Kind names what a command does.
@@ -30,11 +29,12 @@ type Command struct {
 	OverdraftLimit int64
 }
 
-var commandIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+// MaxCommandIDLen is the longest command ID accepted.
+const MaxCommandIDLen = 128
 
 // ValidateCommandID checks a command ID: 1-128 characters of [A-Za-z0-9._:-].
 func ValidateCommandID(field, id string) error {
-	if !commandIDPattern.MatchString(id) {
+	if !isID(id, MaxCommandIDLen) {
 		return &FieldError{Field: field, Reason: "must be 1-128 characters of A-Z a-z 0-9 . _ : -"}
 	}
 	return nil

@@ -1,9 +1,6 @@
 package ledger
 
-import (
-	"regexp"
-	"strconv"
-)
+import "strconv"
 
 // MaxAmount is the largest amount and balance Ordo accepts: 2^53-1, the
 // largest integer every JSON implementation represents exactly.
@@ -12,15 +9,24 @@ const MaxAmount int64 = 1<<53 - 1
 // MaxAccountIDLen is the longest account ID accepted.
 const MaxAccountIDLen = 64
 
-var (
-	accountIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
-	currencyPattern  = regexp.MustCompile(`^[A-Z]{3}$`)
-	amountPattern    = regexp.MustCompile(`^[1-9][0-9]*$`)
-)
+// isID reports whether s is 1 to max characters of [A-Za-z0-9._:-]. It is
+// on every request's path, so it is a loop rather than a regexp.
+func isID(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateAccountID checks an account ID: 1-64 characters of [A-Za-z0-9._:-].
 func ValidateAccountID(field, id string) error {
-	if !accountIDPattern.MatchString(id) {
+	if !isID(id, MaxAccountIDLen) {
 		return &FieldError{Field: field, Reason: "must be 1-64 characters of A-Z a-z 0-9 . _ : -"}
 	}
 	return nil
@@ -28,7 +34,7 @@ func ValidateAccountID(field, id string) error {
 
 // ValidateCurrency checks an ISO 4217 style code: three upper-case letters.
 func ValidateCurrency(field, c string) error {
-	if !currencyPattern.MatchString(c) {
+	if len(c) != 3 || !isUpper(c[0]) || !isUpper(c[1]) || !isUpper(c[2]) {
 		return &FieldError{Field: field, Reason: "must be a three-letter upper-case currency code such as USD"}
 	}
 	return nil
@@ -39,7 +45,7 @@ func ValidateCurrency(field, c string) error {
 // exponents, signs and leading zeros are rejected, so "1.0" and "1e2" are
 // errors rather than silently rounded.
 func ParseAmount(field, literal string) (int64, error) {
-	if !amountPattern.MatchString(literal) {
+	if !isAmountLiteral(literal) {
 		return 0, &FieldError{Field: field, Reason: "must be a positive integer in minor units"}
 	}
 	n, err := strconv.ParseInt(literal, 10, 64)
@@ -55,4 +61,19 @@ func ValidateLimit(field string, n int64) error {
 		return &FieldError{Field: field, Reason: "must be between 0 and 9007199254740991"}
 	}
 	return nil
+}
+
+func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
+
+// isAmountLiteral reports whether s is [1-9][0-9]*.
+func isAmountLiteral(s string) bool {
+	if len(s) == 0 || s[0] < '1' || s[0] > '9' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -75,3 +75,28 @@ func TestValidateCurrency(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateCommandID(t *testing.T) {
+	tests := []struct {
+		name, id string
+		ok       bool
+	}{
+		{"uuid", "0190f3e4-7c1a-7b5e-9d2f-3a4b5c6d7e8f", true},
+		{"keyed", "idem-00112233445566778899aabbccddeeff", true},
+		{"punctuation", "a.b_c:d-9", true},
+		{"longest", strings.Repeat("x", 128), true},
+		{"too long", strings.Repeat("x", 129), false},
+		{"empty", "", false},
+		{"trailing newline", "abc\n", false},
+		{"NUL", "a\x00b", false},
+		{"space", "a b", false},
+		{"non-ASCII", "ünï", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := ValidateCommandID("command_id", tt.id); (err == nil) != tt.ok {
+				t.Fatalf("got %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

@@ -104,8 +104,13 @@ type Processor struct {
 	topicID       string // Kafka topic ID; empty if the broker has none
 
 	appliers []*applier
-	wg       sync.WaitGroup // appliers
+	wg       sync.WaitGroup // appliers and the replier
 	part     kgo.TopicPartitioner
+	// replies carries committed batches from the appliers to the replier,
+	// which publishes their outcomes while the appliers start their next
+	// transactions.
+	replies     chan committedBatch
+	quitReplier chan struct{}
 
 	mu      sync.Mutex
 	workers map[int32]*worker
@@ -163,6 +168,10 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		p.topicID = id.String()
 	}
 	p.part = producer.Partitioner().ForTopic(cfg.Topic)
+	p.replies = make(chan committedBatch, 256)
+	p.quitReplier = make(chan struct{})
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.runReplier() }()
 	for i := 0; i < cfg.Appliers; i++ {
 		a := newApplier(p)
 		p.appliers = append(p.appliers, a)
@@ -193,8 +202,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			if w == nil {
 				return // not ours (any more): the new owner fetches it again
 			}
+			// Decoding here overlaps it with the applier's transaction.
+			f := fetched{w: w, recs: fp.Records, decoded: make([]postgres.Record, len(fp.Records))}
+			for i, r := range fp.Records {
+				f.decoded[i] = p.decode(r)
+			}
 			select {
-			case w.applier.in <- fetched{w: w, recs: fp.Records}:
+			case w.applier.in <- f:
 			case <-ctx.Done():
 			}
 		})
@@ -210,6 +224,7 @@ func (p *Processor) Close() {
 	for _, a := range p.appliers {
 		close(a.quit)
 	}
+	close(p.quitReplier)
 	p.wg.Wait()
 }
 

@@ -40,8 +40,9 @@ type applier struct {
 }
 
 type fetched struct {
-	w    *worker
-	recs []*kgo.Record
+	w       *worker
+	recs    []*kgo.Record
+	decoded []postgres.Record // recs, decoded
 }
 
 func newApplier(p *Processor) *applier {
@@ -102,12 +103,7 @@ func (a *applier) apply(batch []fetched) {
 			i = len(parts) - 1
 		}
 		parts[i].recs = append(parts[i].recs, f.recs...)
-	}
-	for _, pt := range parts {
-		pt.decoded = make([]postgres.Record, len(pt.recs))
-		for i, r := range pt.recs {
-			pt.decoded[i] = a.p.decode(r)
-		}
+		parts[i].decoded = append(parts[i].decoded, f.decoded...)
 	}
 	for {
 		parts = slices.DeleteFunc(parts, func(pt *pending) bool { return pt.w.halted.Load() })
@@ -125,8 +121,11 @@ func (a *applier) apply(batch []fetched) {
 		switch {
 		case err == nil:
 			for i, pt := range parts {
-				a.p.reply(pt.recs, results[i])
 				a.p.cl.MarkCommitRecords(pt.recs[len(pt.recs)-1])
+				select {
+				case a.p.replies <- committedBatch{recs: pt.recs, results: results[i]}:
+				case <-a.p.quitReplier: // closing: replies are best effort
+				}
 			}
 			return
 		case errors.As(err, &fenced):
@@ -182,6 +181,32 @@ func (p *Processor) decode(r *kgo.Record) postgres.Record {
 	}
 	out.Command = cmd
 	return out
+}
+
+// committedBatch is one partition's share of a committed transaction.
+type committedBatch struct {
+	recs    []*kgo.Record
+	results []postgres.Result
+}
+
+// runReplier publishes the outcomes of committed batches until Close, and
+// then those still queued.
+func (p *Processor) runReplier() {
+	for {
+		select {
+		case b := <-p.replies:
+			p.reply(b.recs, b.results)
+		case <-p.quitReplier:
+			for {
+				select {
+				case b := <-p.replies:
+					p.reply(b.recs, b.results)
+				default:
+					return
+				}
+			}
+		}
+	}
 }
 
 // reply publishes the outcomes of a committed batch to the requesters that

@@ -28,6 +28,7 @@ type Options struct {
 	Heartbeat       time.Duration
 	MaxBatch        int
 	Appliers        int
+	CacheAccounts   int
 	DBMaxConns      int
 	Linger          time.Duration
 	InstanceID      string
@@ -49,6 +50,7 @@ func defaultOptions() Options {
 		Heartbeat:       3 * time.Second,
 		MaxBatch:        1000,
 		Appliers:        1,
+		CacheAccounts:   100_000,
 		DBMaxConns:      16,
 		LogLevel:        "info",
 	}
@@ -69,8 +71,8 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 	if o.WaitBudget <= 0 || o.SessionTimeout <= 0 || o.Heartbeat <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
 	}
-	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 {
-		errs = append(errs, errors.New("--max-batch, --appliers and --db-max-conns must be at least 1"))
+	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 || o.CacheAccounts < 1 {
+		errs = append(errs, errors.New("--max-batch, --appliers, --cache-accounts and --db-max-conns must be at least 1"))
 	}
 	return errors.Join(errs...)
 }
@@ -156,4 +158,5 @@ func (f *flagSet) consumer() {
 	f.dur(&f.o.Heartbeat, "heartbeat-interval", "ORDO_HEARTBEAT_INTERVAL", "consumer group heartbeat interval")
 	f.num(&f.o.MaxBatch, "max-batch", "ORDO_MAX_BATCH", "records after which an applier stops adding queued fetches to a transaction")
 	f.num(&f.o.Appliers, "appliers", "ORDO_APPLIERS", "Postgres transactions a consumer keeps in flight; each commits everything queued for its partitions")
+	f.num(&f.o.CacheAccounts, "cache-accounts", "ORDO_CACHE_ACCOUNTS", "accounts each claimed partition keeps in memory, so that a batch of cached accounts commits in one round trip without reading")
 }

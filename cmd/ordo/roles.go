@@ -132,7 +132,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	proc, err := consumer.New(ctx, consumer.Config{
 		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
-		MaxBatch: o.MaxBatch, Appliers: o.Appliers, Logger: log,
+		MaxBatch: o.MaxBatch, Appliers: o.Appliers, CacheAccounts: o.CacheAccounts, Logger: log,
 	}, store)
 	if err != nil {
 		store.Close()

@@ -30,13 +30,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func newStore(t *testing.T) *postgres.Store {
+func newStore(t testing.TB) *postgres.Store {
 	t.Helper()
 	s, _ := newStoreURL(t)
 	return s
 }
 
-func newStoreURL(t *testing.T) (*postgres.Store, string) {
+func newStoreURL(t testing.TB) (*postgres.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	url := pg.NewDatabase(t)

@@ -1,0 +1,71 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/ordo-dev/ordo/ledger/postgres"
+)
+
+// BenchmarkApplyBatch applies batches of 25 deposits and withdrawals over
+// 1,000 accounts of one partition, the locked way (two round trips, reads)
+// and from the owner's cache (one round trip, no reads). It needs the test
+// Postgres, as every test here does.
+//
+//	go test -run '^$' -bench ApplyBatch -benchtime 2000x ./ledger/postgres/
+func BenchmarkApplyBatch(b *testing.B) {
+	const accounts, perBatch = 1000, 25
+	for _, mode := range []string{"locked", "cached"} {
+		b.Run(mode, func(b *testing.B) {
+			s := newStore(b)
+			ctx := context.Background()
+			c, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", false, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			cache := postgres.NewCache(c, 0)
+			var off int64
+			next := func(id string, cmd func(string) postgres.Record) postgres.Record {
+				r := cmd(id)
+				r.Offset = off
+				off++
+				return r
+			}
+			setup := make([]postgres.Record, 0, 2*accounts)
+			for i := 0; i < accounts; i++ {
+				acc := fmt.Sprintf("acct-%d", i)
+				setup = append(setup,
+					next("open-"+acc, func(id string) postgres.Record { return rec(0, id, open(acc)) }),
+					next("fund-"+acc, func(id string) postgres.Record { return rec(0, id, deposit(acc, 1_000_000)) }))
+			}
+			if _, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: c, Records: setup, Cache: cache}}); err != nil {
+				b.Fatal(err)
+			}
+			if mode == "locked" {
+				cache = nil
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				recs := make([]postgres.Record, perBatch)
+				for j := range recs {
+					acc := fmt.Sprintf("acct-%d", (i*perBatch+j*37)%accounts)
+					id := fmt.Sprintf("b%d-%d", i, j)
+					if j%2 == 0 {
+						recs[j] = next(id, func(id string) postgres.Record { return rec(0, id, deposit(acc, 7)) })
+					} else {
+						recs[j] = next(id, func(id string) postgres.Record { return rec(0, id, withdraw(acc, 5)) })
+					}
+				}
+				if _, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: c, Records: recs, Cache: cache}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*perBatch)/b.Elapsed().Seconds(), "records/s")
+			st := s.Stats()
+			if mode == "cached" && st.Fallbacks != 0 {
+				b.Fatalf("got %d fallbacks, want none: %+v", st.Fallbacks, st)
+			}
+		})
+	}
+}

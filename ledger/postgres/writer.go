@@ -103,7 +103,14 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts ma
 
 	b := &pgx.Batch{}
 	if begin {
+		// Without the locked way's first round trip, lock the partition
+		// rows here, first and in partition order, as it does: a claim or
+		// another owner's transaction then waits for this one (or this one
+		// for it) before either touches an account, and no two can
+		// deadlock.
 		b.Queue(`BEGIN`)
+		b.Queue(`SELECT 1 FROM consumer_partitions WHERE topic = $1 AND partition = ANY($2) ORDER BY partition FOR UPDATE`,
+			w.topic, w.offPartition)
 	}
 	if len(newID) > 0 {
 		b.Queue(`INSERT INTO accounts (id, currency, balance, held, overdraft_limit, version)

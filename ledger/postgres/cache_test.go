@@ -11,6 +11,13 @@ import (
 	"github.com/ordo-dev/ordo/ledger/postgres"
 )
 
+// owner claims partition 0 for member m1 and gives the claim a cache.
+func owner(t *testing.T, s *postgres.Store) (postgres.Claim, *postgres.Cache) {
+	t.Helper()
+	c := claim(t, s, 1, "m1")
+	return c, postgres.NewCache(c, 0)
+}
+
 // applyCached applies one partition's batch with its owner's cache.
 func applyCached(t *testing.T, s *postgres.Store, c postgres.Claim, cache *postgres.Cache, recs ...postgres.Record) []postgres.Result {
 	t.Helper()
@@ -49,8 +56,7 @@ func wantNextOffset(t *testing.T, s *postgres.Store, want int64) {
 // outcomes, journal and offsets as the locked way.
 func TestCachedBatch(t *testing.T) {
 	s := newStore(t)
-	c := claim(t, s, 1, "m1")
-	cache := postgres.NewCache(c, 0)
+	c, cache := owner(t, s)
 	applyCached(t, s, c, cache, rec(0, "o1", open("alice")), rec(1, "d1", deposit("alice", 100)))
 	wantStats(t, s, postgres.ApplyStats{Locked: 1}) // alice was not cached yet
 	if cache.Len() != 1 {
@@ -94,8 +100,7 @@ func TestCachedBatch(t *testing.T) {
 // were applied already and are skipped without a round trip.
 func TestCachedBatchSkipsAppliedOffsets(t *testing.T) {
 	s := newStore(t)
-	c := claim(t, s, 1, "m1")
-	cache := postgres.NewCache(c, 0)
+	c, cache := owner(t, s)
 	applyCached(t, s, c, cache, rec(0, "o", open("alice")), rec(1, "d1", deposit("alice", 10)))
 	res := applyCached(t, s, c, cache, rec(1, "d1", deposit("alice", 10)), rec(2, "d2", deposit("alice", 5)))
 	if !res[0].Skipped || res[1].Skipped {
@@ -111,8 +116,7 @@ func TestCachedBatchSkipsAppliedOffsets(t *testing.T) {
 // effect.
 func TestCachedBatchDuplicateCommandID(t *testing.T) {
 	s := newStore(t)
-	c := claim(t, s, 1, "m1")
-	cache := postgres.NewCache(c, 0)
+	c, cache := owner(t, s)
 	applyCached(t, s, c, cache, rec(0, "o", open("alice")), rec(1, "k1", deposit("alice", 10)))
 	res := applyCached(t, s, c, cache, rec(2, "k1", deposit("alice", 10)), rec(3, "k2", deposit("alice", 1)))
 	wantStats(t, s, postgres.ApplyStats{Locked: 2, Fallbacks: 1})
@@ -132,8 +136,7 @@ func TestCachedBatchDuplicateCommandID(t *testing.T) {
 func TestCachedBatchZombieCannotCommit(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	old := claim(t, s, 1, "m1")
-	cache := postgres.NewCache(old, 0)
+	old, cache := owner(t, s)
 	applyCached(t, s, old, cache, rec(0, "o", open("alice")), rec(1, "d1", deposit("alice", 100)))
 	claim(t, s, 2, "m2")
 
@@ -156,8 +159,7 @@ func TestCachedBatchZombieCannotCommit(t *testing.T) {
 // applied and applies the rest once.
 func TestCachedBatchOffsetMoved(t *testing.T) {
 	s := newStore(t)
-	c := claim(t, s, 1, "m1")
-	cache := postgres.NewCache(c, 0)
+	c, cache := owner(t, s)
 	applyCached(t, s, c, cache, rec(0, "o", open("alice")), rec(1, "d1", deposit("alice", 10)))
 	apply(t, s, c, rec(2, "d2", deposit("alice", 20))) // committed behind the cache's back
 
@@ -176,8 +178,7 @@ func TestCachedBatchOffsetMoved(t *testing.T) {
 func TestCachedBatchAccountChanged(t *testing.T) {
 	s, url := newStoreURL(t)
 	ctx := context.Background()
-	c := claim(t, s, 1, "m1")
-	cache := postgres.NewCache(c, 0)
+	c, cache := owner(t, s)
 	applyCached(t, s, c, cache, rec(0, "o", open("alice")), rec(1, "d1", deposit("alice", 100)))
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {

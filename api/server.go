@@ -71,6 +71,7 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = jsonSerializer{}
 	e.Use(middleware.Recover())
 	e.Use(s.bodyLimit)
 	e.Use(s.metrics.middleware)

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -225,7 +224,7 @@ func (p *Processor) reply(recs []*kgo.Record, results []postgres.Result) {
 		if err != nil {
 			continue
 		}
-		value, err := json.Marshal(results[i].Outcome)
+		value, err := ledger.EncodeOutcome(results[i].Outcome)
 		if err != nil {
 			continue
 		}

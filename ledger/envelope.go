@@ -2,8 +2,8 @@ package ledger
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"strconv"
 )
 
@@ -79,4 +79,17 @@ func DecodeCommand(id string, value []byte) (Command, error) {
 // stable across redeliveries of the same record.
 func DefaultCommandID(partition int32, offset int64) string {
 	return "kafka:" + strconv.Itoa(int(partition)) + ":" + strconv.FormatInt(offset, 10)
+}
+
+// EncodeOutcome returns the JSON form of an outcome: the value of a reply
+// record and the outcome stored with a decided command.
+func EncodeOutcome(out Outcome) ([]byte, error) {
+	return json.Marshal(out)
+}
+
+// DecodeOutcome parses what EncodeOutcome returned.
+func DecodeOutcome(value []byte) (Outcome, error) {
+	var out Outcome
+	err := json.Unmarshal(value, &out)
+	return out, err
 }

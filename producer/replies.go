@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -95,8 +94,8 @@ func (l *ReplyListener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
 			if !hasHeader(r, ledger.HeaderReplyTo, l.route.To) {
 				return
 			}
-			var out ledger.Outcome
-			if err := json.Unmarshal(r.Value, &out); err != nil {
+			out, err := ledger.DecodeOutcome(r.Value)
+			if err != nil {
 				l.log.Warn("undecodable reply", "offset", r.Offset, "err", err)
 				return
 			}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -394,7 +393,8 @@ func (st *batchState) scanPrior(rows pgx.Rows) error {
 		if err := rows.Scan(&id, &p.fingerprint, &raw); err != nil {
 			return err
 		}
-		if err := json.Unmarshal(raw, &p.outcome); err != nil {
+		var err error
+		if p.outcome, err = ledger.DecodeOutcome(raw); err != nil {
 			return fmt.Errorf("decode stored outcome of %q: %w", id, err)
 		}
 		st.prior[id] = p

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -82,8 +81,8 @@ func (s *Store) Outcome(ctx context.Context, commandID string) (ledger.Outcome, 
 	if err != nil {
 		return ledger.Outcome{}, nil, fmt.Errorf("read command: %v: %w", err, ledger.ErrUnavailable)
 	}
-	var out ledger.Outcome
-	if err := json.Unmarshal(raw, &out); err != nil {
+	out, err := ledger.DecodeOutcome(raw)
+	if err != nil {
 		return ledger.Outcome{}, nil, fmt.Errorf("decode stored outcome of %q: %w", commandID, err)
 	}
 	return out, fp, nil

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -32,7 +31,7 @@ type batchWriter struct {
 func newBatchWriter(topic string) *batchWriter { return &batchWriter{topic: topic} }
 
 func (w *batchWriter) command(r Record, partition int32, fp []byte, out ledger.Outcome) {
-	raw, err := json.Marshal(out)
+	raw, err := ledger.EncodeOutcome(out)
 	if err != nil && w.err == nil {
 		w.err = fmt.Errorf("encode outcome: %w", err)
 	}

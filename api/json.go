@@ -1,0 +1,22 @@
+package api
+
+import (
+	json "github.com/goccy/go-json"
+	"github.com/labstack/echo/v4"
+)
+
+// jsonSerializer writes response bodies with goccy/go-json, a drop-in for
+// encoding/json without its per-call reflection cost (see BENCHMARKS.md).
+// Request bodies are parsed by decodeBody, never by echo's Bind, so
+// Deserialize stays echo's own.
+type jsonSerializer struct {
+	echo.DefaultJSONSerializer
+}
+
+func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
+}

@@ -3,7 +3,9 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	neturl "net/url"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -208,5 +210,85 @@ func TestCacheStartsOver(t *testing.T) {
 	applyCached(t, s, c, cache, rec(2, "c", open("c")))
 	if cache.Len() != 1 {
 		t.Fatalf("got %d cached after the third account, want 1 (started over)", cache.Len())
+	}
+}
+
+// TestCachedBatchCannotDeadlockWithNewOwner: an old owner's cached batch
+// starts while the new owner's locked batch holds the partition row and has
+// read the account both write. The new owner commits; the old owner is
+// fenced and changes nothing.
+//
+// Two defences keep the old owner from holding the account while it waits
+// for the partition row (after which the new owner's write of the account
+// would wait for it: a deadlock, which Postgres breaks by failing one of
+// them): the cached batch locks the partition rows before it writes any
+// account, and its offset update matches only its own epoch, so it does not
+// wait on a row another claim changed. With both removed from writer.go this
+// test fails with "deadlock detected"; with either, it passes. The old
+// owner's session gets a long deadlock_timeout, so that a cycle is found by
+// the new owner's session and fails the new owner's batch, and the test.
+func TestCachedBatchCannotDeadlockWithNewOwner(t *testing.T) {
+	ctx := context.Background()
+	sNew, url := newStoreURL(t)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("deadlock_timeout", "60s") // a startup parameter; the test user is a superuser
+	u.RawQuery = q.Encode()
+	sOld, err := postgres.Open(ctx, u.String(), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sOld.Close)
+	old, cache := owner(t, sOld)
+	applyCached(t, sOld, old, cache, rec(0, "o", open("alice")), rec(1, "d1", deposit("alice", 100)))
+	fresh := claim(t, sNew, 2, "m2")
+
+	watch, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	oldErr := make(chan error, 1)
+	sNew.SetBeforeWrite(func() {
+		// The new owner holds the partition row and has read alice. Start
+		// the old owner's cached batch and let the new owner write once
+		// the old one waits for a lock.
+		go func() {
+			_, err := sOld.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: old, Cache: cache, Records: []postgres.Record{rec(2, "w", withdraw("alice", 100))}}})
+			oldErr <- err
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var waiting int
+			if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+				t.Error(err)
+				return
+			}
+			if waiting > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Error("the old owner's batch never waited for a lock")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	res, err := sNew.ApplyBatch(ctx, fresh, []postgres.Record{rec(2, "d2", deposit("alice", 5))})
+	if err != nil {
+		t.Fatalf("new owner's batch: %v", err)
+	}
+	if o := res[0].Outcome; o.Status != ledger.StatusApplied || o.Account.Balance != 105 {
+		t.Fatalf("new owner's batch: got %+v, want applied, balance 105", o)
+	}
+	if err := <-oldErr; !errors.Is(err, ledger.ErrFenced) {
+		t.Fatalf("old owner's batch: got %v, want ErrFenced", err)
+	}
+	wantAccount(t, sNew, "alice", 105, 3)
+	if _, _, err := sNew.Outcome(ctx, "w"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("the old owner's command was stored: %v", err)
 	}
 }

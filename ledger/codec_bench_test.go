@@ -20,34 +20,24 @@ func BenchmarkCodec(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("encode_command", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := EncodeCommand(cmd); err != nil {
-				b.Fatal(err)
+	for _, bm := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"encode_command", func() error { _, err := EncodeCommand(cmd); return err }},
+		{"decode_command", func() error { _, err := DecodeCommand("c1", value); return err }},
+		{"encode_outcome", func() error { _, err := EncodeOutcome(out); return err }},
+		{"decode_outcome", func() error { _, err := DecodeOutcome(reply); return err }},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bm.fn(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
-	b.Run("decode_command", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := DecodeCommand("c1", value); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("encode_outcome", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := EncodeOutcome(out); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("decode_outcome", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := DecodeOutcome(reply); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 }
 
 func TestOutcomeRoundTrip(t *testing.T) {

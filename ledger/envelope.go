@@ -3,8 +3,9 @@ package ledger
 import (
 	"bytes"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"strconv"
+
+	json "github.com/goccy/go-json"
 )
 
 // The command record format on the commands topic, version 1.

@@ -158,9 +158,7 @@ func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][
 
 func (s *Store) resetCaches(batches []PartitionBatch) {
 	for _, b := range batches {
-		if b.Cache != nil {
-			b.Cache.reset()
-		}
+		b.Cache.reset()
 	}
 }
 

@@ -26,8 +26,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 			}
 			cache := postgres.NewCache(c, 0)
 			var off int64
-			next := func(id string, cmd func(string) postgres.Record) postgres.Record {
-				r := cmd(id)
+			next := func(r postgres.Record) postgres.Record { // at the next offset
 				r.Offset = off
 				off++
 				return r
@@ -36,8 +35,8 @@ func BenchmarkApplyBatch(b *testing.B) {
 			for i := 0; i < accounts; i++ {
 				acc := fmt.Sprintf("acct-%d", i)
 				setup = append(setup,
-					next("open-"+acc, func(id string) postgres.Record { return rec(0, id, open(acc)) }),
-					next("fund-"+acc, func(id string) postgres.Record { return rec(0, id, deposit(acc, 1_000_000)) }))
+					next(rec(0, "open-"+acc, open(acc))),
+					next(rec(0, "fund-"+acc, deposit(acc, 1_000_000))))
 			}
 			if _, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: c, Records: setup, Cache: cache}}); err != nil {
 				b.Fatal(err)
@@ -52,9 +51,9 @@ func BenchmarkApplyBatch(b *testing.B) {
 					acc := fmt.Sprintf("acct-%d", (i*perBatch+j*37)%accounts)
 					id := fmt.Sprintf("b%d-%d", i, j)
 					if j%2 == 0 {
-						recs[j] = next(id, func(id string) postgres.Record { return rec(0, id, deposit(acc, 7)) })
+						recs[j] = next(rec(0, id, deposit(acc, 7)))
 					} else {
-						recs[j] = next(id, func(id string) postgres.Record { return rec(0, id, withdraw(acc, 5)) })
+						recs[j] = next(rec(0, id, withdraw(acc, 5)))
 					}
 				}
 				if _, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: c, Records: recs, Cache: cache}}); err != nil {

@@ -52,6 +52,9 @@ func (c *Cache) Len() int { return len(c.accounts) }
 // reset forgets everything: after a failed attempt the database may hold
 // something else than the cache.
 func (c *Cache) reset() {
+	if c == nil {
+		return
+	}
 	c.known = false
 	clear(c.accounts)
 }

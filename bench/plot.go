@@ -36,7 +36,11 @@ func chart(r *Result) string {
 	x := func(i int) float64 { return pad + (W-2*pad)*float64(i)/n }
 	yLat := func(v float64) float64 { return H - pad - (H-2*pad)*v/maxLat }
 	var s strings.Builder
-	fmt.Fprintf(&s, "<h2>%s — %s, %d clients, %.0f decided/s, p99 %.2f ms</h2>\n", html.EscapeString(r.Name), r.Workload.Dist, r.Clients, r.DecidedPerSec, r.Latency.P99)
+	name := r.Name
+	if r.Round > 0 {
+		name = fmt.Sprintf("%s, round %d", r.Name, r.Round)
+	}
+	fmt.Fprintf(&s, "<h2>%s — %s, %d clients, %.0f decided/s, p99 %.2f ms</h2>\n", html.EscapeString(name), r.Workload.Dist, r.Clients, r.DecidedPerSec, r.Latency.P99)
 	fmt.Fprintf(&s, `<svg width="%.0f" height="%.0f" xmlns="http://www.w3.org/2000/svg">`, W, H)
 	barW := (W - 2*pad) / n
 	for i, p := range r.Timeline {

@@ -14,6 +14,7 @@ import (
 // Result is one run's report. Latencies are in milliseconds.
 type Result struct {
 	Name     string   `json:"name"`
+	Round    int      `json:"round,omitempty"` // with ordo bench --compare --rounds: which round, from 1
 	URL      string   `json:"url"`
 	Mode     string   `json:"mode"` // "closed" or "open"
 	Clients  int      `json:"clients"`

@@ -33,7 +33,7 @@ type benchFlags struct {
 	compare                                                       bool
 	partitions                                                    int
 	systems, cpuProfile                                           string
-	appliers                                                      int
+	appliers, rounds                                              int
 }
 
 func benchCmd() *cobra.Command {
@@ -55,7 +55,13 @@ baselines written the way a careful team would without Ordo (row lock:
 SELECT ... FOR UPDATE in one transaction; optimistic: version-checked UPDATE
 with retries), each on its own fresh database in the same Postgres
 (DATABASE_URL, else a private one under --data-dir), and runs workload A
-(uniform over --accounts) and B (--hot hot accounts) against each.`,
+(uniform over --accounts) and B (--hot hot accounts) against each.
+
+A shared or virtual machine drifts: the same system can run 20% faster or
+slower a few minutes later. --rounds N runs the comparison N times, in
+alternating order (first to last, then last to first), and prints each
+round's ratio of the first system to the best of the others, and their
+median. The systems of one round run minutes apart, not the rounds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd.Context())
@@ -69,6 +75,9 @@ with retries), each on its own fresh database in the same Postgres
 					return err
 				}
 				defer pprof.StopCPUProfile()
+			}
+			if f.rounds < 1 {
+				return fmt.Errorf("--rounds %d: want at least 1", f.rounds)
 			}
 			if f.compare {
 				return runCompare(ctx, f)
@@ -105,7 +114,8 @@ with retries), each on its own fresh database in the same Postgres
 	fl.IntVar(&f.ordoConns, "ordo-conns", 8, "with --compare: Postgres pool size of each Ordo role (API, consumer)")
 	fl.IntVar(&f.partitions, "partitions", 12, "with --compare: partitions of Ordo's commands topic")
 	fl.IntVar(&f.appliers, "appliers", 1, "with --compare: Ordo consumer's transactions in flight")
-	fl.StringVar(&f.systems, "systems", "ordo,rowlock,optimistic", "with --compare: the systems to run")
+	fl.StringVar(&f.systems, "systems", "ordo,rowlock,optimistic", "with --compare: the systems to run; the first is compared with the best of the others")
+	fl.IntVar(&f.rounds, "rounds", 1, "with --compare: run the comparison this many times, alternating the order of the systems")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --compare: Ordo's API, consumer and broker too) to this file")
 	return cmd
 }
@@ -178,24 +188,64 @@ func runCompare(ctx context.Context, f benchFlags) error {
 		default:
 			return fmt.Errorf("--workloads %q: want A and/or B", wl)
 		}
-		var row []*bench.Result
-		for _, name := range strings.Split(f.systems, ",") {
-			sys, err := startSystem(ctx, name, pgURL, f, log)
-			if err != nil {
-				return fmt.Errorf("start %s: %w", name, err)
+		names := strings.Split(f.systems, ",")
+		var rounds [][]*bench.Result
+		for round := range f.rounds {
+			row := make([]*bench.Result, len(names))
+			for _, i := range roundOrder(len(names), round) {
+				res, err := runSystem(ctx, names[i], pgURL, f, dist, log)
+				if err != nil {
+					return err
+				}
+				if f.rounds > 1 {
+					res.Round = round + 1
+				}
+				row[i] = res
 			}
-			res, err := bench.Run(ctx, f.config(name, sys.url, dist, "acct"))
-			sys.close()
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+			title := fmt.Sprintf("Workload %s: %d clients, %s, %d%% withdrawals, %s each", strings.ToUpper(wl), f.clients, describe(row[0]), f.withdrawPct, f.duration)
+			if f.rounds > 1 {
+				title += fmt.Sprintf(", round %d of %d", round+1, f.rounds)
 			}
-			row = append(row, res)
+			fmt.Printf("\n%s\n", title)
+			bench.WriteTable(os.Stdout, row...)
+			rounds = append(rounds, row)
+			results = append(results, row...)
 		}
-		fmt.Printf("\nWorkload %s: %d clients, %s, %d%% withdrawals, %s each\n", strings.ToUpper(wl), f.clients, describe(row[0]), f.withdrawPct, f.duration)
-		bench.WriteTable(os.Stdout, row...)
-		results = append(results, row...)
+		if f.rounds > 1 {
+			fmt.Printf("\nWorkload %s in %d rounds:\n", strings.ToUpper(wl), f.rounds)
+			bench.WriteRounds(os.Stdout, rounds)
+		}
 	}
 	return writeOutputs(f, "ordo bench --compare", results...)
+}
+
+// roundOrder is the order in which a round runs n systems: first to last in
+// even rounds, last to first in odd ones, so that a machine drifting over
+// the rounds favours none of them.
+func roundOrder(n, round int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+		if round%2 == 1 {
+			order[i] = n - 1 - i
+		}
+	}
+	return order
+}
+
+// runSystem starts a system on a fresh database, runs the load against it
+// and stops it.
+func runSystem(ctx context.Context, name, pgURL string, f benchFlags, dist bench.Distribution, log *slog.Logger) (*bench.Result, error) {
+	sys, err := startSystem(ctx, name, pgURL, f, log)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	defer sys.close()
+	res, err := bench.Run(ctx, f.config(name, sys.url, dist, "acct"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return res, nil
 }
 
 func describe(r *bench.Result) string {

@@ -24,6 +24,7 @@ type Store interface {
 	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (postgres.Claim, error)
 	ApplyBatches(ctx context.Context, batches []postgres.PartitionBatch) ([][]postgres.Result, error)
 	Partitions(ctx context.Context, topic string) ([]postgres.PartitionState, error)
+	Stats() postgres.ApplyStats
 }
 
 // Config configures a Processor. Zero durations and sizes take the defaults
@@ -112,6 +113,8 @@ type Processor struct {
 	replies     chan committedBatch
 	quitReplier chan struct{}
 
+	metrics *metrics
+
 	mu      sync.Mutex
 	workers map[int32]*worker
 	stopped map[int32]error // partitions halted by an error that needs an operator
@@ -124,6 +127,7 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		return nil, err
 	}
 	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), workers: map[int32]*worker{}, stopped: map[int32]error{}}
+	p.metrics = newMetrics(p)
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),

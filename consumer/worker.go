@@ -120,6 +120,7 @@ func (a *applier) apply(batch []fetched) {
 		switch {
 		case err == nil:
 			for i, pt := range parts {
+				a.p.metrics.countDecided(results[i])
 				a.p.cl.MarkCommitRecords(pt.recs[len(pt.recs)-1])
 				select {
 				case a.p.replies <- committedBatch{recs: pt.recs, results: results[i]}:

@@ -15,6 +15,7 @@ import (
 // variables are read into it only here, in cmd; the roles take it as a value.
 type Options struct {
 	HTTPAddr        string
+	MetricsAddr     string
 	Brokers         []string
 	DatabaseURL     string
 	DataDir         string
@@ -159,4 +160,5 @@ func (f *flagSet) consumer() {
 	f.num(&f.o.MaxBatch, "max-batch", "ORDO_MAX_BATCH", "records after which an applier stops adding queued fetches to a transaction")
 	f.num(&f.o.Appliers, "appliers", "ORDO_APPLIERS", "Postgres transactions a consumer keeps in flight; each commits everything queued for its partitions")
 	f.num(&f.o.CacheAccounts, "cache-accounts", "ORDO_CACHE_ACCOUNTS", "accounts each claimed partition keeps in memory, so that a batch of cached accounts commits in one round trip without reading")
+	f.str(&f.o.MetricsAddr, "metrics-addr", "ORDO_METRICS_ADDR", "listen address for the consumer's Prometheus metrics at /metrics (empty: not served)")
 }

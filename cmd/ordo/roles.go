@@ -113,8 +113,10 @@ func (a *API) Close() {
 
 // Consumer is the `ordo consumer` role.
 type Consumer struct {
-	store *postgres.Store
-	proc  *consumer.Processor
+	store   *postgres.Store
+	proc    *consumer.Processor
+	metrics *http.Server // nil unless --metrics-addr is set
+	ln      net.Listener
 }
 
 // NewConsumer connects the consumer role's dependencies.
@@ -138,14 +140,42 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		store.Close()
 		return nil, err
 	}
-	return &Consumer{store: store, proc: proc}, nil
+	c := &Consumer{store: store, proc: proc}
+	if o.MetricsAddr != "" {
+		if c.ln, err = net.Listen("tcp", o.MetricsAddr); err != nil {
+			proc.Close()
+			store.Close()
+			return nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", proc.MetricsHandler())
+		c.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return c, nil
 }
 
-// Run applies commands until ctx ends.
-func (c *Consumer) Run(ctx context.Context) error { return c.proc.Run(ctx) }
+// MetricsAddr is the address the metrics are served on, or "" if none.
+func (c *Consumer) MetricsAddr() string {
+	if c.ln == nil {
+		return ""
+	}
+	return c.ln.Addr().String()
+}
+
+// Run applies commands, and serves the metrics, until ctx ends.
+func (c *Consumer) Run(ctx context.Context) error {
+	if c.metrics != nil {
+		go func() { _ = c.metrics.Serve(c.ln) }()
+	}
+	return c.proc.Run(ctx)
+}
 
 // Close leaves the group and releases everything.
 func (c *Consumer) Close() {
+	if c.metrics != nil {
+		_ = c.metrics.Close()
+		_ = c.ln.Close() // in case Run never served it
+	}
 	c.proc.Close()
 	c.store.Close()
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestConsumerMetrics: with --metrics-addr the consumer serves how its
+// batches committed, the commands it decided and the partitions it owns.
+func TestConsumerMetrics(t *testing.T) {
+	e := newEnv(t, 2)
+	e.opts.MetricsAddr = "127.0.0.1:0"
+	base := e.startAPI()
+	c, _ := e.startConsumer()
+	e.waitClaimed()
+	openAccount(t, base, "metrics-1", 100)
+	for i := range 3 {
+		if r := post(t, base+"/v1/accounts/metrics-1/withdrawals", `{"amount":10}`, map[string]string{"Idempotency-Key": fmt.Sprint("w", i)}); r.Status != http.StatusOK {
+			t.Fatalf("withdrawal %d: got %d %s", i, r.Status, r.Raw)
+		}
+	}
+	r := do(t, http.MethodGet, "http://"+c.MetricsAddr()+"/metrics", "", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", r.Status, r.Raw)
+	}
+	text := string(r.Raw)
+	for series, want := range map[string]float64{
+		"ordo_consumer_partitions_owned":       2,
+		"ordo_consumer_partitions_stopped":     0,
+		"ordo_consumer_commands_decided_total": 5, // open, deposit, three withdrawals
+		"ordo_consumer_batch_fallbacks_total":  0,
+	} {
+		if got := metricValue(t, text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	// Each command was answered before the next was sent, so each had a
+	// transaction of its own: the first locked (the account was not cached
+	// yet), the ones after it from the cache.
+	locked := metricValue(t, text, `ordo_consumer_batches_total{way="locked"}`)
+	cached := metricValue(t, text, `ordo_consumer_batches_total{way="cached"}`)
+	if locked < 1 || cached < 1 || locked+cached > 5 {
+		t.Errorf("batches: %v locked, %v cached; want at least one of each and at most 5 in all", locked, cached)
+	}
+}
+
+// metricValue finds a series (name and labels as exposed) in Prometheus'
+// text format.
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in:\n%s", series, text)
+	return 0
+}

@@ -61,7 +61,8 @@ A shared or virtual machine drifts: the same system can run 20% faster or
 slower a few minutes later. --rounds N runs the comparison N times, in
 alternating order (first to last, then last to first), and prints each
 round's ratio of the first system to the best of the others, and their
-median. The systems of one round run minutes apart, not the rounds.`,
+median: each ratio compares runs minutes apart, and the median damps a
+round that drifted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd.Context())

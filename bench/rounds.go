@@ -25,20 +25,27 @@ func Ratio(results []*Result) float64 {
 }
 
 // MedianRatio is the median of the rounds' ratios (see Ratio).
-func MedianRatio(rounds [][]*Result) float64 {
-	ratios := make([]float64, 0, len(rounds))
-	for _, row := range rounds {
-		ratios = append(ratios, Ratio(row))
+func MedianRatio(rounds [][]*Result) float64 { return median(ratios(rounds)) }
+
+func ratios(rounds [][]*Result) []float64 {
+	rs := make([]float64, len(rounds))
+	for i, row := range rounds {
+		rs[i] = Ratio(row)
 	}
-	if len(ratios) == 0 {
+	return rs
+}
+
+// median of xs, 0 for none; xs is left as it was.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
 		return 0
 	}
-	slices.Sort(ratios)
-	n := len(ratios)
+	xs = slices.Sorted(slices.Values(xs))
+	n := len(xs)
 	if n%2 == 1 {
-		return ratios[n/2]
+		return xs[n/2]
 	}
-	return (ratios[n/2-1] + ratios[n/2]) / 2
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // WriteRounds prints a comparison run in several rounds: each round's
@@ -59,7 +66,7 @@ func WriteRounds(w io.Writer, rounds [][]*Result) {
 	}
 	head = append(head, "ratio")
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
-	lowest := 0.0
+	rs := ratios(rounds)
 	for i, row := range rounds {
 		cells := []string{fmt.Sprint(i + 1)}
 		for _, r := range row {
@@ -68,14 +75,10 @@ func WriteRounds(w io.Writer, rounds [][]*Result) {
 		for _, r := range row {
 			cells = append(cells, fmt.Sprintf("%.2f", r.Latency.P99))
 		}
-		ratio := Ratio(row)
-		if i == 0 || ratio < lowest {
-			lowest = ratio
-		}
-		cells = append(cells, fmt.Sprintf("%.2fx", ratio))
+		cells = append(cells, fmt.Sprintf("%.2fx", rs[i]))
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "%s over the best of the others: median %.2fx, lowest %.2fx over %d rounds\n",
-		rounds[0][0].Name, MedianRatio(rounds), lowest, len(rounds))
+		rounds[0][0].Name, median(rs), slices.Min(rs), len(rounds))
 }

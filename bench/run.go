@@ -85,9 +85,7 @@ type client struct {
 }
 
 func newClient(cfg Config) *client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = cfg.Clients * 2
-	tr.MaxIdleConnsPerHost = cfg.Clients * 2
+	tr := newConnTransport(max(cfg.Clients, 64) * 2)
 	return &client{base: cfg.URL, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
 }
 

@@ -8,4 +8,9 @@
 // measured from each request's scheduled start) shows queueing. Every
 // request carries an Idempotency-Key, so a request whose outcome is unknown
 // (timeout, 202, 5xx) is resolved after the run by sending it again.
+//
+// Requests go over plain HTTP/1.1 keep-alive connections, written and read
+// on the client's own goroutine (see connTransport): the load generator
+// usually shares the machine with what it measures, and should take as
+// little of it as it can.
 package bench

@@ -113,14 +113,19 @@ func (a *applier) apply(batch []fetched) {
 		for i, pt := range parts {
 			batches[i] = postgres.PartitionBatch{Claim: pt.w.claim, Records: pt.decoded, Cache: pt.w.cache}
 		}
+		began := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.BatchTimeout)
 		results, err := a.p.store.ApplyBatches(ctx, batches)
 		cancel()
 		var fenced *postgres.FencedError
 		switch {
 		case err == nil:
+			recs := make([][]*kgo.Record, len(parts))
 			for i, pt := range parts {
-				a.p.metrics.countDecided(results[i])
+				recs[i] = pt.recs
+			}
+			a.p.metrics.committed(began, recs, results)
+			for i, pt := range parts {
 				a.p.cl.MarkCommitRecords(pt.recs[len(pt.recs)-1])
 				select {
 				case a.p.replies <- committedBatch{recs: pt.recs, results: results[i]}:

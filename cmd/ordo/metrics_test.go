@@ -9,7 +9,8 @@ import (
 )
 
 // TestConsumerMetrics: with --metrics-addr the consumer serves how its
-// batches committed, the commands it decided and the partitions it owns.
+// batches committed, how long they took and how many commands each decided,
+// the commands' latency, and the partitions it owns.
 func TestConsumerMetrics(t *testing.T) {
 	e := newEnv(t, 2)
 	e.opts.MetricsAddr = "127.0.0.1:0"
@@ -32,6 +33,10 @@ func TestConsumerMetrics(t *testing.T) {
 		"ordo_consumer_partitions_stopped":     0,
 		"ordo_consumer_commands_decided_total": 5, // open, deposit, three withdrawals
 		"ordo_consumer_batch_fallbacks_total":  0,
+		// Every decided command is in a transaction's count and has a
+		// latency.
+		"ordo_consumer_transaction_commands_sum":      5,
+		"ordo_consumer_command_latency_seconds_count": 5,
 	} {
 		if got := metricValue(t, text, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
@@ -44,6 +49,16 @@ func TestConsumerMetrics(t *testing.T) {
 	cached := metricValue(t, text, `ordo_consumer_batches_total{way="cached"}`)
 	if locked < 1 || cached < 1 || locked+cached > 5 {
 		t.Errorf("batches: %v locked, %v cached; want at least one of each and at most 5 in all", locked, cached)
+	}
+	if txs := metricValue(t, text, "ordo_consumer_transaction_seconds_count"); txs != locked+cached {
+		t.Errorf("transaction_seconds has %v transactions, batches_total %v", txs, locked+cached)
+	}
+	if txs := metricValue(t, text, "ordo_consumer_transaction_commands_count"); txs != locked+cached {
+		t.Errorf("transaction_commands has %v transactions, batches_total %v", txs, locked+cached)
+	}
+	// A command waits at least for its own transaction.
+	if lat, tx := metricValue(t, text, "ordo_consumer_command_latency_seconds_sum"), metricValue(t, text, "ordo_consumer_transaction_seconds_sum"); lat <= 0 || lat < tx {
+		t.Errorf("command latency sum %v s, transactions' %v s: a command's latency includes its transaction", lat, tx)
 	}
 }
 

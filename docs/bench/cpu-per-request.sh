@@ -6,6 +6,10 @@
 #
 #   docs/bench/cpu-per-request.sh [rate/s] [workload A|B] [ordo binary]
 #
+# SYSTEM=rowlock (or optimistic) measures a baseline instead of Ordo; the
+# process then holds the load generator, the baseline's HTTP server and its
+# Postgres pool.
+#
 # It samples /proc over the middle 10 s of a 20 s open-loop run.
 set -euo pipefail
 RATE=${1:-4000}
@@ -22,7 +26,7 @@ pgticks() {
 	echo $sum
 }
 OUT=$(mktemp)
-"$BIN" bench --compare --systems ordo --workloads "$WL" --rate "$RATE" --duration 20s --data-dir "${DATA_DIR:-/tmp/ob}" >"$OUT" 2>&1 &
+"$BIN" bench --compare --systems "${SYSTEM:-ordo}" --workloads "$WL" --rate "$RATE" --duration 20s --data-dir "${DATA_DIR:-/tmp/ob}" >"$OUT" 2>&1 &
 BENCH=$!
 sleep 9 # start-up, account creation and the first seconds of load
 o1=$(ticks $BENCH); g1=$(pgticks)
@@ -30,6 +34,6 @@ sleep 10
 o2=$(ticks $BENCH); g2=$(pgticks)
 wait $BENCH
 REQ=$(( RATE * 10 ))
-echo "workload $WL at $RATE/s: per request, ordo $(( (o2 - o1) * 1000000 / TICK / REQ )) µs CPU, postgres $(( (g2 - g1) * 1000000 / TICK / REQ )) µs CPU"
+echo "${SYSTEM:-ordo}, workload $WL at $RATE/s: per request, ordo process $(( (o2 - o1) * 1000000 / TICK / REQ )) µs CPU, postgres $(( (g2 - g1) * 1000000 / TICK / REQ )) µs CPU"
 grep -E "decided/s|p50 ms|p99 ms|audit" "$OUT"
 rm -f "$OUT"

@@ -39,7 +39,7 @@ func newMetrics(p *Processor) *metrics {
 		}),
 		commandLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ordo_consumer_command_latency_seconds",
-			Help:    "From a command's record timestamp (set where it was produced, on that machine's clock) to the commit of the transaction that decided it: the Kafka hop, waiting for the applier and the transaction.",
+			Help:    "From a command's record timestamp (set where it was produced, on that machine's clock, in whole milliseconds, so it reads up to 1 ms high) to the commit of the transaction that decided it: the Kafka hop, waiting for the applier and the transaction.",
 			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
 		}),
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -120,6 +121,43 @@ func TestAcceptedAreResolved(t *testing.T) {
 	res := run(t, svc, Config{Clients: 2})
 	if !res.Audit.OK || res.Resolved != 5 || res.Codes["202"] != 5 {
 		t.Fatalf("got audit %+v, %d resolved, codes %v; want 5 accepted then resolved, audit clean", res.Audit, res.Resolved, res.Codes)
+	}
+}
+
+// TestAfterSetup: the hook runs once, after every account has its opening
+// balance and before any load command; its error ends the run.
+func TestAfterSetup(t *testing.T) {
+	svc := newMem()
+	calls := 0
+	res := run(t, svc, Config{Clients: 2, AfterSetup: func(context.Context) error {
+		calls++
+		svc.mu.Lock()
+		defer svc.mu.Unlock()
+		for key := range svc.seen {
+			if !strings.HasPrefix(key, "setup-") {
+				t.Errorf("load command %s sent before AfterSetup", key)
+			}
+		}
+		if len(svc.balances) != 20 {
+			t.Errorf("AfterSetup saw %d accounts, want all 20", len(svc.balances))
+		}
+		for id, b := range svc.balances {
+			if b == 0 {
+				t.Errorf("account %s has no opening balance yet", id)
+			}
+		}
+		return nil
+	}})
+	if calls != 1 || res.Requests == 0 {
+		t.Fatalf("AfterSetup called %d times, %d requests; want once, then load", calls, res.Requests)
+	}
+
+	ts := httptest.NewServer(newMem())
+	t.Cleanup(ts.Close)
+	_, err := Run(context.Background(), Config{URL: ts.URL, Duration: time.Second, Workload: Workload{Accounts: 2},
+		AfterSetup: func(context.Context) error { return errors.New("analyze failed") }})
+	if err == nil || !strings.Contains(err.Error(), "analyze failed") {
+		t.Fatalf("got %v, want the hook's error", err)
 	}
 }
 

@@ -34,6 +34,10 @@ type Config struct {
 	Progress io.Writer
 	// RunID prefixes the Idempotency-Keys. Default: derived from the clock.
 	RunID string
+	// AfterSetup, if set, runs once the accounts are set up and before the
+	// load starts; an error ends the run. ordo bench --compare analyzes the
+	// system's database here, as any database in service has been.
+	AfterSetup func(context.Context) error
 }
 
 func (c *Config) setDefaults() error {
@@ -72,6 +76,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	start, err := setup(ctx, cl, &cfg.Workload)
 	if err != nil {
 		return nil, fmt.Errorf("bench setup against %s: %w", cfg.URL, err)
+	}
+	if cfg.AfterSetup != nil {
+		if err := cfg.AfterSetup(ctx); err != nil {
+			return nil, fmt.Errorf("bench after setup of %s: %w", cfg.URL, err)
+		}
 	}
 	res := load(ctx, cl, cfg)
 	audit(ctx, cl, &cfg.Workload, start, res)

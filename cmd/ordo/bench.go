@@ -55,7 +55,9 @@ baselines written the way a careful team would without Ordo (row lock:
 SELECT ... FOR UPDATE in one transaction; optimistic: version-checked UPDATE
 with retries), each on its own fresh database in the same Postgres
 (DATABASE_URL, else a private one under --data-dir), and runs workload A
-(uniform over --accounts) and B (--hot hot accounts) against each.
+(uniform over --accounts) and B (--hot hot accounts) against each. Once a
+system's accounts are set up, its database is analyzed (ANALYZE), as a
+database in service would be, before the load starts.
 
 A shared or virtual machine drifts: the same system can run 20% faster or
 slower a few minutes later. --rounds N runs the comparison N times, in
@@ -161,6 +163,7 @@ func writeOutputs(f benchFlags, title string, results ...*bench.Result) error {
 type system struct {
 	name  string
 	url   string
+	db    string // URL of its database
 	close func()
 }
 
@@ -242,11 +245,29 @@ func runSystem(ctx context.Context, name, pgURL string, f benchFlags, dist bench
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	defer sys.close()
-	res, err := bench.Run(ctx, f.config(name, sys.url, dist, "acct"))
+	cfg := f.config(name, sys.url, dist, "acct")
+	cfg.AfterSetup = func(ctx context.Context) error { return analyze(ctx, sys.db) }
+	res, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return res, nil
+}
+
+// analyze runs ANALYZE on a system's freshly set-up database, for every
+// system alike. A database in service has statistics; a fresh one has none
+// until autovacuum gets to it, at a moment that differs from run to run.
+// Meanwhile a statement prepared while its table was small keeps the plan
+// it got then: Ordo's batched account UPDATE, whose generic plan joins the
+// whole accounts table if it was built on the first few accounts.
+func analyze(ctx context.Context, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "ANALYZE")
+	return err
 }
 
 func describe(r *bench.Result) string {
@@ -315,7 +336,7 @@ func startSystem(ctx context.Context, name, pgURL string, f benchFlags, log *slo
 		}
 		go func() { _ = a.Run(runCtx) }()
 		go func() { _ = c.Run(runCtx) }()
-		return &system{name: name, url: "http://" + a.Addr(), close: func() { cancel(); c.Close(); a.Close(); b.Close() }}, nil
+		return &system{name: name, url: "http://" + a.Addr(), db: dbURL, close: func() { cancel(); c.Close(); a.Close(); b.Close() }}, nil
 	}
 	pcfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
@@ -343,7 +364,7 @@ func startSystem(ctx context.Context, name, pgURL string, f benchFlags, log *slo
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	return &system{name: name, url: "http://" + ln.Addr().String(), close: func() {
+	return &system{name: name, url: "http://" + ln.Addr().String(), db: dbURL, close: func() {
 		_ = hs.Close()
 		store.Close()
 		pool.Close()

@@ -11,7 +11,11 @@
 # consumer's mean time from a command's produce to its commit, its mean
 # transaction time and commands per transaction, then the client's own
 # percentiles. Unlike `ordo bench --compare`, the load generator runs in a
-# process of its own.
+# process of its own. Like it, the database is analyzed before the window
+# (psql's ANALYZE; see DESIGN.md on fresh databases).
+#
+# BROKERS=host:port uses that broker instead of the embedded one;
+# KEEP_DIR=1 keeps DATA_DIR (default /tmp/ordo-stages) from the last run.
 set -euo pipefail
 CLIENTS=${1:-64}
 DIST=${2:-uniform}
@@ -20,8 +24,8 @@ DIR=${DATA_DIR:-/tmp/ordo-stages}
 HTTP=127.0.0.1:${HTTP_PORT:-18080}
 METRICS=127.0.0.1:${METRICS_PORT:-19464}
 
-rm -rf "$DIR"
-"$BIN" dev --data-dir "$DIR" --http-addr "$HTTP" --metrics-addr "$METRICS" --log-level warn >"$DIR.log" 2>&1 &
+[ -n "${KEEP_DIR:-}" ] || rm -rf "$DIR"
+"$BIN" dev ${BROKERS:+--brokers "$BROKERS"} --data-dir "$DIR" --http-addr "$HTTP" --metrics-addr "$METRICS" --log-level warn >"$DIR.log" 2>&1 &
 DEV=$!
 trap 'kill $DEV 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
 for _ in $(seq 120); do
@@ -46,7 +50,10 @@ scrape() {
 OUT=$(mktemp)
 "$BIN" bench --url "http://$HTTP" --clients "$CLIENTS" --dist "$DIST" --duration 20s >"$OUT" 2>&1 &
 BENCH=$!
-sleep 9 # account creation and the first seconds of load
+sleep 8 # account creation and the first seconds of load
+PGURL=$(grep -o 'postgres://[^ ]*' "$DIR.log" | head -1)
+psql -q "$PGURL" -c ANALYZE
+sleep 1
 read -r as1 ac1 ts1 tc1 cs1 ls1 lc1 < <(scrape)
 sleep 10
 read -r as2 ac2 ts2 tc2 cs2 ls2 lc2 < <(scrape)

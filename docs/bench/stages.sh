@@ -3,7 +3,7 @@
 # (embedded broker, private Postgres, one API, one consumer) with the
 # consumer's metrics on, runs `ordo bench` against it, and reads the
 # Prometheus counters twice, 10 s apart in the middle of the load. Usage
-# (from the repository root, after `make build`):
+# (from the repository root, after `make build`; needs curl and psql):
 #
 #   docs/bench/stages.sh [clients] [dist uniform|hot] [ordo binary]
 #

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-dev/ordo/ledger/postgres"
 )
@@ -83,16 +82,16 @@ func (p *Processor) MetricsHandler() http.Handler {
 
 // committed records a committed transaction that began at began: each
 // partition's records and their results.
-func (m *metrics) committed(began time.Time, parts [][]*kgo.Record, results [][]postgres.Result) {
+func (m *metrics) committed(began time.Time, parts []*pending, results [][]postgres.Result) {
 	now := time.Now()
 	var n int64
-	for i, recs := range parts {
+	for i, pt := range parts {
 		for j, r := range results[i] {
 			if r.Skipped {
 				continue
 			}
 			n++
-			m.commandLatency.Observe(now.Sub(recs[j].Timestamp).Seconds())
+			m.commandLatency.Observe(now.Sub(pt.recs[j].Timestamp).Seconds())
 		}
 	}
 	m.decided.Add(n)

@@ -120,11 +120,7 @@ func (a *applier) apply(batch []fetched) {
 		var fenced *postgres.FencedError
 		switch {
 		case err == nil:
-			recs := make([][]*kgo.Record, len(parts))
-			for i, pt := range parts {
-				recs[i] = pt.recs
-			}
-			a.p.metrics.committed(began, recs, results)
+			a.p.metrics.committed(began, parts, results)
 			for i, pt := range parts {
 				a.p.cl.MarkCommitRecords(pt.recs[len(pt.recs)-1])
 				select {

@@ -11,7 +11,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/ordo-dev/ordo/ledger"
-	"github.com/ordo-dev/ordo/producer"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // Store reads the ledger.
@@ -23,7 +23,7 @@ type Store interface {
 
 // Submitter puts commands on the commands topic.
 type Submitter interface {
-	Submit(ctx context.Context, cmd ledger.Command, reply producer.Reply) (producer.Submitted, error)
+	Submit(ctx context.Context, cmd ledger.Command, reply wire.Route) (wire.Position, error)
 	Ping(ctx context.Context) error
 }
 
@@ -35,7 +35,7 @@ type Config struct {
 	// MaxBodyBytes limits request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// Reply is where this instance's commands ask for their outcomes.
-	Reply  producer.Reply
+	Reply  wire.Route
 	Logger *slog.Logger // default slog.Default()
 	// NewID returns a command ID for requests without an Idempotency-Key.
 	// Default: a UUIDv7.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ordo-dev/ordo/ledger"
-	"github.com/ordo-dev/ordo/producer"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // ledgerFake decides submitted commands at once with ledger.Decide, the way
@@ -33,12 +33,12 @@ func newFake() *ledgerFake {
 	return &ledgerFake{accounts: map[string]*ledger.Account{}, outcomes: map[string]ledger.Outcome{}, fps: map[string][]byte{}}
 }
 
-func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ producer.Reply) (producer.Submitted, error) {
+func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route) (wire.Position, error) {
 	f.mu.Lock()
 	f.submitted = append(f.submitted, cmd)
 	if f.silent {
 		f.mu.Unlock()
-		return producer.Submitted{}, nil
+		return wire.Position{}, nil
 	}
 	// Like the consumer: a decided command ID answers with its outcome, or
 	// with a rejection for a different request.
@@ -48,7 +48,7 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ producer.Re
 		}
 		f.mu.Unlock()
 		go f.server.Deliver(prior)
-		return producer.Submitted{}, nil
+		return wire.Position{}, nil
 	}
 	d := ledger.Decide(f.accounts[cmd.AccountID], cmd)
 	if d.Account != nil {
@@ -57,7 +57,7 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ producer.Re
 	f.outcomes[cmd.ID], f.fps[cmd.ID] = d.Outcome, cmd.Fingerprint()
 	f.mu.Unlock()
 	go f.server.Deliver(d.Outcome)
-	return producer.Submitted{}, nil
+	return wire.Position{}, nil
 }
 
 func (f *ledgerFake) Ping(context.Context) error { return nil }
@@ -256,9 +256,9 @@ func TestUnavailableBrokerIs503(t *testing.T) {
 // context ends.
 type hangingSubmitter struct{}
 
-func (hangingSubmitter) Submit(ctx context.Context, _ ledger.Command, _ producer.Reply) (producer.Submitted, error) {
+func (hangingSubmitter) Submit(ctx context.Context, _ ledger.Command, _ wire.Route) (wire.Position, error) {
 	<-ctx.Done()
-	return producer.Submitted{}, errors.Join(ctx.Err(), ledger.ErrUnavailable)
+	return wire.Position{}, errors.Join(ctx.Err(), ledger.ErrUnavailable)
 }
 func (hangingSubmitter) Ping(context.Context) error { return nil }
 
@@ -288,12 +288,12 @@ func TestSubmitBoundedByWaitBudget(t *testing.T) {
 // slowSubmitter decides after a delay, unless its context ends first.
 type slowSubmitter struct{ *ledgerFake }
 
-func (s slowSubmitter) Submit(ctx context.Context, cmd ledger.Command, r producer.Reply) (producer.Submitted, error) {
+func (s slowSubmitter) Submit(ctx context.Context, cmd ledger.Command, r wire.Route) (wire.Position, error) {
 	select {
 	case <-time.After(300 * time.Millisecond):
 		return s.ledgerFake.Submit(ctx, cmd, r)
 	case <-ctx.Done():
-		return producer.Submitted{}, errors.Join(ctx.Err(), ledger.ErrUnavailable)
+		return wire.Position{}, errors.Join(ctx.Err(), ledger.ErrUnavailable)
 	}
 }
 
@@ -335,8 +335,8 @@ func TestLeaderHangUpDoesNotFailFollowers(t *testing.T) {
 
 type failingSubmitter struct{}
 
-func (failingSubmitter) Submit(context.Context, ledger.Command, producer.Reply) (producer.Submitted, error) {
-	return producer.Submitted{}, errors.Join(errors.New("no broker"), ledger.ErrUnavailable)
+func (failingSubmitter) Submit(context.Context, ledger.Command, wire.Route) (wire.Position, error) {
+	return wire.Position{}, errors.Join(errors.New("no broker"), ledger.ErrUnavailable)
 }
 func (failingSubmitter) Ping(context.Context) error { return ledger.ErrUnavailable }
 

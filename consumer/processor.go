@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ordo-dev/ordo/ledger/postgres"
-	"github.com/ordo-dev/ordo/producer"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // Store is what the processor needs from the ledger's storage.
@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	if id := topics[cfg.Topic].ID; id != (kadm.TopicID{}) {
 		p.topicID = id.String()
 	}
-	p.part = producer.Partitioner().ForTopic(cfg.Topic)
+	p.part = wire.Partitioner().ForTopic(cfg.Topic)
 	p.replies = make(chan committedBatch, 256)
 	p.quitReplier = make(chan struct{})
 	p.wg.Add(1)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // worker is the state of one claimed partition. Its records are applied
@@ -159,18 +160,18 @@ func (a *applier) apply(batch []fetched) {
 // decoded or sit on the wrong partition become rejections: they are recorded
 // and answered, and never block the partition.
 func (p *Processor) decode(r *kgo.Record) postgres.Record {
-	out := postgres.Record{Offset: r.Offset, AccountID: storableKey(r.Key), CommandID: ledger.DefaultCommandID(r.Partition, r.Offset)}
+	out := postgres.Record{Offset: r.Offset, AccountID: storableKey(r.Key), CommandID: wire.DefaultCommandID(r.Partition, r.Offset)}
 	reject := func(code ledger.Code, detail string) postgres.Record {
 		out.Code, out.Detail = code, storableText(detail)
 		return out
 	}
-	if id := header(r, ledger.HeaderCommandID); id != "" {
-		if err := ledger.ValidateCommandID(ledger.HeaderCommandID, id); err != nil {
+	if id := header(r, wire.HeaderCommandID); id != "" {
+		if err := ledger.ValidateCommandID(wire.HeaderCommandID, id); err != nil {
 			return reject(ledger.CodeInvalidCommand, err.Error())
 		}
 		out.CommandID = id
 	}
-	cmd, err := ledger.DecodeCommand(out.CommandID, r.Value)
+	cmd, err := wire.DecodeCommand(out.CommandID, r.Value)
 	if err != nil {
 		return reject(ledger.CodeInvalidCommand, err.Error())
 	}
@@ -218,15 +219,15 @@ func (p *Processor) reply(recs []*kgo.Record, results []postgres.Result) {
 		if results[i].Skipped {
 			continue
 		}
-		topic := header(r, ledger.HeaderReplyTopic)
+		topic := header(r, wire.HeaderReplyTopic)
 		if topic == "" {
 			continue
 		}
-		partition, err := strconv.Atoi(header(r, ledger.HeaderReplyPartition))
+		partition, err := strconv.Atoi(header(r, wire.HeaderReplyPartition))
 		if err != nil {
 			continue
 		}
-		value, err := ledger.EncodeOutcome(results[i].Outcome)
+		value, err := wire.EncodeOutcome(results[i].Outcome)
 		if err != nil {
 			continue
 		}
@@ -236,7 +237,7 @@ func (p *Processor) reply(recs []*kgo.Record, results []postgres.Result) {
 			Partition: int32(partition),
 			Key:       []byte(id),
 			Value:     value,
-			Headers:   []kgo.RecordHeader{{Key: ledger.HeaderReplyTo, Value: []byte(header(r, ledger.HeaderReplyTo))}},
+			Headers:   []kgo.RecordHeader{{Key: wire.HeaderReplyTo, Value: []byte(header(r, wire.HeaderReplyTo))}},
 		}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				p.log.Warn("publish reply", "command_id", id, "err", err)

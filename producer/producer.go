@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // Config configures a Producer.
@@ -40,11 +41,6 @@ type Producer struct {
 	topic string
 }
 
-// Partitioner is Kafka's default key partitioner (murmur2 of the key, high
-// bit masked, modulo the partition count). The consumer uses it to refuse
-// records that another client put on the wrong partition.
-func Partitioner() kgo.Partitioner { return kgo.StickyKeyPartitioner(nil) }
-
 // New connects a producer. It does not wait for the brokers.
 func New(cfg Config) (*Producer, error) {
 	if len(cfg.Brokers) == 0 || cfg.Topic == "" {
@@ -60,7 +56,7 @@ func New(cfg Config) (*Producer, error) {
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
-		kgo.RecordPartitioner(Partitioner()),
+		kgo.RecordPartitioner(wire.Partitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.WithLogger(kslog.New(cfg.Logger.With("component", "producer"))),
@@ -71,40 +67,27 @@ func New(cfg Config) (*Producer, error) {
 	return &Producer{cl: cl, topic: cfg.Topic}, nil
 }
 
-// Reply says where the consumer publishes a command's outcome.
-type Reply struct {
-	Topic     string
-	Partition int32
-	To        string // the waiting instance's ID
-}
-
-// Submitted is where a command landed in the log.
-type Submitted struct {
-	Partition int32
-	Offset    int64
-}
-
 // Submit produces cmd and waits for the brokers to acknowledge it, or for
 // ctx to end. On an error the command may or may not have been written;
 // resubmitting the same command ID is safe because the consumer applies each
 // ID once.
-func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply Reply) (Submitted, error) {
-	value, err := ledger.EncodeCommand(cmd)
+func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply wire.Route) (wire.Position, error) {
+	value, err := wire.EncodeCommand(cmd)
 	if err != nil {
-		return Submitted{}, err
+		return wire.Position{}, err
 	}
 	r := &kgo.Record{
 		Key:   []byte(cmd.AccountID),
 		Value: value,
 		Headers: []kgo.RecordHeader{
-			{Key: ledger.HeaderCommandID, Value: []byte(cmd.ID)},
+			{Key: wire.HeaderCommandID, Value: []byte(cmd.ID)},
 		},
 	}
 	if reply.Topic != "" {
 		r.Headers = append(r.Headers,
-			kgo.RecordHeader{Key: ledger.HeaderReplyTopic, Value: []byte(reply.Topic)},
-			kgo.RecordHeader{Key: ledger.HeaderReplyPartition, Value: []byte(strconv.Itoa(int(reply.Partition)))},
-			kgo.RecordHeader{Key: ledger.HeaderReplyTo, Value: []byte(reply.To)},
+			kgo.RecordHeader{Key: wire.HeaderReplyTopic, Value: []byte(reply.Topic)},
+			kgo.RecordHeader{Key: wire.HeaderReplyPartition, Value: []byte(strconv.Itoa(int(reply.Partition)))},
+			kgo.RecordHeader{Key: wire.HeaderReplyTo, Value: []byte(reply.To)},
 		)
 	}
 	// Wait for the acknowledgement or the end of ctx, whichever is first:
@@ -116,11 +99,11 @@ func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply Reply) 
 	select {
 	case err := <-done:
 		if err != nil {
-			return Submitted{}, fmt.Errorf("produce command %s: %v: %w", cmd.ID, err, ledger.ErrUnavailable)
+			return wire.Position{}, fmt.Errorf("produce command %s: %v: %w", cmd.ID, err, ledger.ErrUnavailable)
 		}
-		return Submitted{Partition: r.Partition, Offset: r.Offset}, nil
+		return wire.Position{Partition: r.Partition, Offset: r.Offset}, nil
 	case <-ctx.Done():
-		return Submitted{}, fmt.Errorf("produce command %s: no acknowledgement: %v: %w", cmd.ID, ctx.Err(), ledger.ErrUnavailable)
+		return wire.Position{}, fmt.Errorf("produce command %s: no acknowledgement: %v: %w", cmd.ID, ctx.Err(), ledger.ErrUnavailable)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // TestPartitioningMatchesJavaClient: records land where Kafka's Java client
@@ -27,7 +28,7 @@ func TestPartitioningMatchesJavaClient(t *testing.T) {
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			want := int32((uint32(tt.javaMur) & 0x7fffffff) % partitions)
-			got, err := p.Submit(ctx, ledger.Command{ID: "c-" + tt.key, Kind: ledger.KindDeposit, AccountID: tt.key, Amount: 1}, Reply{})
+			got, err := p.Submit(ctx, ledger.Command{ID: "c-" + tt.key, Kind: ledger.KindDeposit, AccountID: tt.key, Amount: 1}, wire.Route{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,12 +42,12 @@ func TestPartitioningMatchesJavaClient(t *testing.T) {
 func TestSubmitSetsHeaders(t *testing.T) {
 	c, p, ctx := newTestProducer(t, 3)
 	cmd := ledger.Command{ID: "cmd-1", Kind: ledger.KindWithdrawal, AccountID: "alice", Amount: 5}
-	sub, err := p.Submit(ctx, cmd, Reply{Topic: "replies", Partition: 2, To: "inst-1"})
+	sub, err := p.Submit(ctx, cmd, wire.Route{Topic: "replies", Partition: 2, To: "inst-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fetched := fetchOne(t, c.ListenAddrs(), "cmds", sub.Partition, sub.Offset)
-	want := map[string]string{ledger.HeaderCommandID: "cmd-1", ledger.HeaderReplyTopic: "replies", ledger.HeaderReplyPartition: "2", ledger.HeaderReplyTo: "inst-1"}
+	want := map[string]string{wire.HeaderCommandID: "cmd-1", wire.HeaderReplyTopic: "replies", wire.HeaderReplyPartition: "2", wire.HeaderReplyTo: "inst-1"}
 	for _, h := range fetched.Headers {
 		if w, ok := want[h.Key]; ok && w == string(h.Value) {
 			delete(want, h.Key)
@@ -55,7 +56,7 @@ func TestSubmitSetsHeaders(t *testing.T) {
 	if len(want) != 0 {
 		t.Fatalf("missing or wrong headers: %v (got %v)", want, fetched.Headers)
 	}
-	got, err := ledger.DecodeCommand("cmd-1", fetched.Value)
+	got, err := wire.DecodeCommand("cmd-1", fetched.Value)
 	if err != nil || got != cmd || string(fetched.Key) != "alice" {
 		t.Fatalf("got %+v key %q (%v), want %+v keyed alice", got, fetched.Key, err, cmd)
 	}
@@ -66,7 +67,7 @@ func TestSubmitSetsHeaders(t *testing.T) {
 func TestSubmitFailsWhenBrokerGone(t *testing.T) {
 	c, p, ctx := newTestProducer(t, 3)
 	cmd := ledger.Command{ID: "c1", Kind: ledger.KindDeposit, AccountID: "alice", Amount: 1}
-	if _, err := p.Submit(ctx, cmd, Reply{}); err != nil {
+	if _, err := p.Submit(ctx, cmd, wire.Route{}); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
@@ -74,7 +75,7 @@ func TestSubmitFailsWhenBrokerGone(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	cmd.ID = "c2"
-	_, err := p.Submit(short, cmd, Reply{})
+	_, err := p.Submit(short, cmd, wire.Route{})
 	if !errors.Is(err, ledger.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-dev/ordo/ledger"
-	"github.com/ordo-dev/ordo/producer"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // Mode selects the concurrency control.
@@ -62,7 +62,7 @@ func (s *Submitter) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Submit decides and stores the command before returning, then delivers
 // its outcome.
-func (s *Submitter) Submit(ctx context.Context, cmd ledger.Command, _ producer.Reply) (producer.Submitted, error) {
+func (s *Submitter) Submit(ctx context.Context, cmd ledger.Command, _ wire.Route) (wire.Position, error) {
 	var (
 		out ledger.Outcome
 		err error
@@ -78,16 +78,16 @@ func (s *Submitter) Submit(ctx context.Context, cmd ledger.Command, _ producer.R
 		}
 		s.Retries.Add(1)
 		if attempt >= s.maxRetries {
-			return producer.Submitted{}, fmt.Errorf("%d conflicting retries: %w", attempt, ledger.ErrUnavailable)
+			return wire.Position{}, fmt.Errorf("%d conflicting retries: %w", attempt, ledger.ErrUnavailable)
 		}
 		// Jittered backoff, as a careful client of optimistic locking does.
 		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) * int64(1+min(attempt, 10)))))
 	}
 	if err != nil {
-		return producer.Submitted{}, fmt.Errorf("baseline %s: %v: %w", s.mode, err, ledger.ErrUnavailable)
+		return wire.Position{}, fmt.Errorf("baseline %s: %v: %w", s.mode, err, ledger.ErrUnavailable)
 	}
 	s.deliver(out)
-	return producer.Submitted{}, nil
+	return wire.Position{}, nil
 }
 
 var errRetry = errors.New("retry")

@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // TestConsumerKilledMidLoad: a consumer process is SIGKILLed while load
@@ -144,19 +144,19 @@ func TestForeignRecords(t *testing.T) {
 	right := int32(c.proc.PartitionOf("alice"))
 	wrong := (right + 1) % 4
 	recs := []*kgo.Record{
-		{Key: []byte("alice"), Partition: right, Value: []byte(`{not json`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("bad-json")}}},
-		{Key: []byte("alice"), Partition: wrong, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("misrouted")}}},
-		{Key: []byte("bob"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("wrong-key")}}},
+		{Key: []byte("alice"), Partition: right, Value: []byte(`{not json`), Headers: []kgo.RecordHeader{{Key: wire.HeaderCommandID, Value: []byte("bad-json")}}},
+		{Key: []byte("alice"), Partition: wrong, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: wire.HeaderCommandID, Value: []byte("misrouted")}}},
+		{Key: []byte("bob"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: wire.HeaderCommandID, Value: []byte("wrong-key")}}},
 		// Keys Postgres text cannot hold must not fail the batch forever.
-		{Key: []byte("al\x00ice"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("nul-key")}}},
-		{Key: []byte("\xff\xfe"), Partition: right, Value: []byte("\x00\xff"), Headers: []kgo.RecordHeader{{Key: ledger.HeaderCommandID, Value: []byte("bad-utf8")}}},
+		{Key: []byte("al\x00ice"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":5}`), Headers: []kgo.RecordHeader{{Key: wire.HeaderCommandID, Value: []byte("nul-key")}}},
+		{Key: []byte("\xff\xfe"), Partition: right, Value: []byte("\x00\xff"), Headers: []kgo.RecordHeader{{Key: wire.HeaderCommandID, Value: []byte("bad-utf8")}}},
 		{Key: []byte("alice"), Partition: right, Value: []byte(`{"v":1,"kind":"deposit","account_id":"alice","amount":7}`)},
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"bad-json": "invalid_command", "misrouted": "misrouted", "wrong-key": "misrouted",
-		"nul-key": "misrouted", "bad-utf8": "invalid_command", ledger.DefaultCommandID(right, recs[5].Offset): ""}
+		"nul-key": "misrouted", "bad-utf8": "invalid_command", wire.DefaultCommandID(right, recs[5].Offset): ""}
 	for id, code := range want {
 		waitFor(t, 30*time.Second, func() bool {
 			g := do(t, http.MethodGet, a+"/v1/commands/"+id, "", nil)

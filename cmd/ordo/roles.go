@@ -15,11 +15,13 @@ import (
 	"github.com/ordo-dev/ordo/consumer"
 	"github.com/ordo-dev/ordo/ledger/postgres"
 	"github.com/ordo-dev/ordo/producer"
+	"github.com/ordo-dev/ordo/replies"
+	"github.com/ordo-dev/ordo/topics"
 )
 
 // ensureTopics creates the commands and replies topics if they are missing.
 func ensureTopics(ctx context.Context, o Options, log *slog.Logger) error {
-	return producer.EnsureTopics(ctx, o.Brokers, map[string]int32{
+	return topics.Ensure(ctx, o.Brokers, map[string]int32{
 		o.CommandsTopic: int32(o.Partitions),
 		o.RepliesTopic:  int32(o.ReplyPartitions),
 	}, log)
@@ -30,7 +32,7 @@ func ensureTopics(ctx context.Context, o Options, log *slog.Logger) error {
 type API struct {
 	store    *postgres.Store
 	producer *producer.Producer
-	replies  *producer.ReplyListener
+	replies  *replies.Listener
 	server   *api.Server
 	http     *http.Server
 	ln       net.Listener
@@ -58,7 +60,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if instance == "" {
 		instance = uuid.NewString()
 	}
-	if a.replies, err = producer.NewReplyListener(ctx, o.Brokers, o.RepliesTopic, instance, log); err != nil {
+	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log); err != nil {
 		a.Close()
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // Record is one consumed command record, ready to apply.
@@ -392,7 +393,7 @@ func (st *batchState) scanPrior(rows pgx.Rows) error {
 			return err
 		}
 		var err error
-		if p.outcome, err = ledger.DecodeOutcome(raw); err != nil {
+		if p.outcome, err = wire.DecodeOutcome(raw); err != nil {
 			return fmt.Errorf("decode stored outcome of %q: %w", id, err)
 		}
 		st.prior[id] = p

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // Store is the ledger's PostgreSQL adapter.
@@ -81,7 +82,7 @@ func (s *Store) Outcome(ctx context.Context, commandID string) (ledger.Outcome, 
 	if err != nil {
 		return ledger.Outcome{}, nil, fmt.Errorf("read command: %v: %w", err, ledger.ErrUnavailable)
 	}
-	out, err := ledger.DecodeOutcome(raw)
+	out, err := wire.DecodeOutcome(raw)
 	if err != nil {
 		return ledger.Outcome{}, nil, fmt.Errorf("decode stored outcome of %q: %w", commandID, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/wire"
 )
 
 // batchWriter collects a batch's writes column by column and sends them as
@@ -31,7 +32,7 @@ type batchWriter struct {
 func newBatchWriter(topic string) *batchWriter { return &batchWriter{topic: topic} }
 
 func (w *batchWriter) command(r Record, partition int32, fp []byte, out ledger.Outcome) {
-	raw, err := ledger.EncodeOutcome(out)
+	raw, err := wire.EncodeOutcome(out)
 	if err != nil && w.err == nil {
 		w.err = fmt.Errorf("encode outcome: %w", err)
 	}

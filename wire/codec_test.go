@@ -1,20 +1,24 @@
-package ledger
+package wire
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
 
 // BenchmarkCodec measures the JSON work each command costs on the hot
 // path: the command record is encoded by the API and decoded by the
 // consumer; the outcome is encoded by the consumer (reply and stored row)
 // and decoded by the API's reply listener.
 func BenchmarkCodec(b *testing.B) {
-	cmd := Command{ID: "c1", Kind: KindWithdrawal, AccountID: "acct-004217", Amount: 1250}
+	cmd := ledger.Command{ID: "c1", Kind: ledger.KindWithdrawal, AccountID: "acct-004217", Amount: 1250}
 	value, err := EncodeCommand(cmd)
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := Outcome{
-		CommandID: "bench-1-000042", Kind: KindWithdrawal, AccountID: "acct-004217", Status: StatusApplied,
-		Account: &Account{ID: "acct-004217", Currency: "USD", Balance: 998750, Available: 998750, Version: 17},
+	out := ledger.Outcome{
+		CommandID: "bench-1-000042", Kind: ledger.KindWithdrawal, AccountID: "acct-004217", Status: ledger.StatusApplied,
+		Account: &ledger.Account{ID: "acct-004217", Currency: "USD", Balance: 998750, Available: 998750, Version: 17},
 	}
 	reply, err := EncodeOutcome(out)
 	if err != nil {
@@ -41,11 +45,11 @@ func BenchmarkCodec(b *testing.B) {
 }
 
 func TestOutcomeRoundTrip(t *testing.T) {
-	for _, out := range []Outcome{
-		{CommandID: "c1", Kind: KindDeposit, AccountID: "alice", Status: StatusApplied,
-			Account: &Account{ID: "alice", Currency: "USD", Balance: 150, Held: 0, Available: 150, OverdraftLimit: 10, Version: 3}},
-		{CommandID: "c2", Kind: KindWithdrawal, AccountID: "bob", Status: StatusRejected, Code: CodeInsufficientFunds, Detail: "balance 5 < 10 \"quoted\" é"},
-		{CommandID: "c3", Status: StatusRejected, Code: CodeInvalidCommand},
+	for _, out := range []ledger.Outcome{
+		{CommandID: "c1", Kind: ledger.KindDeposit, AccountID: "alice", Status: ledger.StatusApplied,
+			Account: &ledger.Account{ID: "alice", Currency: "USD", Balance: 150, Held: 0, Available: 150, OverdraftLimit: 10, Version: 3}},
+		{CommandID: "c2", Kind: ledger.KindWithdrawal, AccountID: "bob", Status: ledger.StatusRejected, Code: ledger.CodeInsufficientFunds, Detail: "balance 5 < 10 \"quoted\" é"},
+		{CommandID: "c3", Status: ledger.StatusRejected, Code: ledger.CodeInvalidCommand},
 	} {
 		b, err := EncodeOutcome(out)
 		if err != nil {

@@ -1,4 +1,5 @@
-package producer
+// Package topics creates the Kafka topics Ordo uses.
+package topics
 
 import (
 	"context"
@@ -11,11 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// EnsureTopics creates the topics that do not exist yet, with the given
+// Ensure creates the topics that do not exist yet, with the given
 // partition counts and the brokers' default replication factor. An existing
 // topic whose partition count differs is reported but left alone: adding
 // partitions to the commands topic would move accounts between partitions.
-func EnsureTopics(ctx context.Context, brokers []string, topics map[string]int32, log *slog.Logger) error {
+func Ensure(ctx context.Context, brokers []string, topics map[string]int32, log *slog.Logger) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err

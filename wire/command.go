@@ -1,4 +1,4 @@
-package ledger
+package wire
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/ordo-dev/ordo/ledger"
 )
 
 // The command record format on the commands topic, version 1.
@@ -35,16 +37,16 @@ const (
 //	{"v":1,"kind":"deposit","account_id":"alice","amount":100}
 //	{"v":1,"kind":"open_account","account_id":"alice","currency":"USD","overdraft_limit":0}
 type Envelope struct {
-	V              int    `json:"v"`
-	Kind           Kind   `json:"kind"`
-	AccountID      string `json:"account_id"`
-	Amount         int64  `json:"amount,omitempty"`
-	Currency       string `json:"currency,omitempty"`
-	OverdraftLimit int64  `json:"overdraft_limit,omitempty"`
+	V              int         `json:"v"`
+	Kind           ledger.Kind `json:"kind"`
+	AccountID      string      `json:"account_id"`
+	Amount         int64       `json:"amount,omitempty"`
+	Currency       string      `json:"currency,omitempty"`
+	OverdraftLimit int64       `json:"overdraft_limit,omitempty"`
 }
 
 // EncodeCommand returns the record value for cmd.
-func EncodeCommand(cmd Command) ([]byte, error) {
+func EncodeCommand(cmd ledger.Command) ([]byte, error) {
 	return json.Marshal(Envelope{
 		V: EnvelopeVersion, Kind: cmd.Kind, AccountID: cmd.AccountID,
 		Amount: cmd.Amount, Currency: cmd.Currency, OverdraftLimit: cmd.OverdraftLimit,
@@ -52,26 +54,26 @@ func EncodeCommand(cmd Command) ([]byte, error) {
 }
 
 // DecodeCommand parses a record value into a validated command with the
-// given ID. Any failure wraps ErrInvalid.
-func DecodeCommand(id string, value []byte) (Command, error) {
+// given ID. Any failure wraps ledger.ErrInvalid.
+func DecodeCommand(id string, value []byte) (ledger.Command, error) {
 	var env Envelope
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&env); err != nil {
-		return Command{}, fmt.Errorf("decode envelope: %v: %w", err, ErrInvalid)
+		return ledger.Command{}, fmt.Errorf("decode envelope: %v: %w", err, ledger.ErrInvalid)
 	}
 	if dec.More() {
-		return Command{}, fmt.Errorf("decode envelope: trailing data: %w", ErrInvalid)
+		return ledger.Command{}, fmt.Errorf("decode envelope: trailing data: %w", ledger.ErrInvalid)
 	}
 	if env.V != EnvelopeVersion {
-		return Command{}, fmt.Errorf("envelope version %d unsupported (want %d): %w", env.V, EnvelopeVersion, ErrInvalid)
+		return ledger.Command{}, fmt.Errorf("envelope version %d unsupported (want %d): %w", env.V, EnvelopeVersion, ledger.ErrInvalid)
 	}
-	cmd := Command{
+	cmd := ledger.Command{
 		ID: id, Kind: env.Kind, AccountID: env.AccountID, Amount: env.Amount,
 		Currency: env.Currency, OverdraftLimit: env.OverdraftLimit,
 	}
 	if err := cmd.Validate(); err != nil {
-		return Command{}, err
+		return ledger.Command{}, err
 	}
 	return cmd, nil
 }
@@ -84,13 +86,13 @@ func DefaultCommandID(partition int32, offset int64) string {
 
 // EncodeOutcome returns the JSON form of an outcome: the value of a reply
 // record and the outcome stored with a decided command.
-func EncodeOutcome(out Outcome) ([]byte, error) {
+func EncodeOutcome(out ledger.Outcome) ([]byte, error) {
 	return json.Marshal(out)
 }
 
 // DecodeOutcome parses what EncodeOutcome returned.
-func DecodeOutcome(value []byte) (Outcome, error) {
-	var out Outcome
+func DecodeOutcome(value []byte) (ledger.Outcome, error) {
+	var out ledger.Outcome
 	err := json.Unmarshal(value, &out)
 	return out, err
 }

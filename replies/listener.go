@@ -1,4 +1,6 @@
-package producer
+// Package replies receives the outcomes that the consumer publishes for one
+// API instance's commands on the replies topic.
+package replies
 
 import (
 	"context"
@@ -12,9 +14,10 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/wire"
 )
 
-// ReplyListener receives the outcomes of one API instance's commands.
+// Listener receives the outcomes of one API instance's commands.
 //
 // Routing: one shared reply topic. Each instance reads a single partition,
 // chosen by hashing its instance ID, starting at that partition's end when it
@@ -22,16 +25,16 @@ import (
 // or partition is created per process, no group coordination is needed, and
 // an instance reads about 1/P of all replies (more if it shares its
 // partition). See DESIGN.md for the trade-off.
-type ReplyListener struct {
+type Listener struct {
 	cl    *kgo.Client
-	route Reply
+	route wire.Route
 	log   *slog.Logger
 }
 
-// NewReplyListener positions a listener at the current end of its reply
+// NewListener positions a listener at the current end of its reply
 // partition, so that every reply to a command submitted after it returns is
 // seen.
-func NewReplyListener(ctx context.Context, brokers []string, topic, instanceID string, log *slog.Logger) (*ReplyListener, error) {
+func NewListener(ctx context.Context, brokers []string, topic, instanceID string, log *slog.Logger) (*Listener, error) {
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return nil, err
@@ -69,19 +72,19 @@ func NewReplyListener(ctx context.Context, brokers []string, topic, instanceID s
 	if err != nil {
 		return nil, err
 	}
-	return &ReplyListener{
+	return &Listener{
 		cl:    cl,
-		route: Reply{Topic: topic, Partition: partition, To: instanceID},
+		route: wire.Route{Topic: topic, Partition: partition, To: instanceID},
 		log:   log,
 	}, nil
 }
 
 // Route is where commands should ask for their replies.
-func (l *ReplyListener) Route() Reply { return l.route }
+func (l *Listener) Route() wire.Route { return l.route }
 
 // Run hands each reply addressed to this instance to deliver, until ctx ends
 // or Close is called.
-func (l *ReplyListener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
+func (l *Listener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
 	for {
 		fetches := l.cl.PollFetches(ctx)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -91,10 +94,10 @@ func (l *ReplyListener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
 			l.log.Warn("reply fetch error", "err", err)
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
-			if !hasHeader(r, ledger.HeaderReplyTo, l.route.To) {
+			if !hasHeader(r, wire.HeaderReplyTo, l.route.To) {
 				return
 			}
-			out, err := ledger.DecodeOutcome(r.Value)
+			out, err := wire.DecodeOutcome(r.Value)
 			if err != nil {
 				l.log.Warn("undecodable reply", "offset", r.Offset, "err", err)
 				return
@@ -105,7 +108,7 @@ func (l *ReplyListener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
 }
 
 // Close stops the listener.
-func (l *ReplyListener) Close() { l.cl.Close() }
+func (l *Listener) Close() { l.cl.Close() }
 
 func hasHeader(r *kgo.Record, key, value string) bool {
 	for _, h := range r.Headers {

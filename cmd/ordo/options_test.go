@@ -15,6 +15,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"no appliers", func(o *Options) { o.Appliers = 0 }, false},
 		{"no cached accounts", func(o *Options) { o.CacheAccounts = 0 }, false},
 		{"no connections", func(o *Options) { o.DBMaxConns = 0 }, false},
+		{"session timeouts off", func(o *Options) {
+			o.DBStatementTimeout, o.DBLockTimeout, o.DBIdleInTransactionTimeout = 0, 0, 0
+		}, true},
+		{"negative statement timeout", func(o *Options) { o.DBStatementTimeout = -1 }, false},
+		{"negative lock timeout", func(o *Options) { o.DBLockTimeout = -1 }, false},
+		{"negative idle in transaction timeout", func(o *Options) { o.DBIdleInTransactionTimeout = -1 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

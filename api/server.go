@@ -135,14 +135,21 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return // the client hung up: nobody to answer, nothing went wrong here
 	}
 	var (
-		he     *echo.HTTPError
-		maxErr *http.MaxBytesError
-		p      *Problem
-		logIt  bool
+		he      *echo.HTTPError
+		maxErr  *http.MaxBytesError
+		readErr *errBodyRead
+		p       *Problem
+		logIt   bool
 	)
 	switch {
 	case errors.As(err, &maxErr):
 		p = newProblem(codePayloadTooLarge, "")
+	case errors.As(err, &readErr):
+		// The client sent less than it announced, hung up or was too slow:
+		// its doing, answered in case it still listens, logged at debug.
+		s.log.Debug("request body not read in full", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		p = newProblem(codeInvalidRequest, bodyReadDetail(err))
+		p.Field = "body"
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

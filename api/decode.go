@@ -1,69 +1,55 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"strings"
+	"net/http"
+	"os"
 
-	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/internal/strictjson"
 )
 
-// decodeBody parses a JSON object strictly: unknown fields, trailing data
-// and wrong types are errors naming the field.
-func decodeBody(r io.Reader, dst any) error {
+// errBodyRead is a request body that could not be read in full: the client
+// sent less than it announced, hung up, or was too slow for the read
+// timeout. It is the client's doing, so it is answered 400 (the client may
+// no longer be there to read it) and not logged as an error.
+type errBodyRead struct{ err error }
+
+func (e *errBodyRead) Error() string { return "read request body: " + e.err.Error() }
+func (e *errBodyRead) Unwrap() error { return e.err }
+
+// readBody reads a request body whole. A body over the limit stays an
+// *http.MaxBytesError (413); any other failure is an *errBodyRead.
+func readBody(r io.Reader) ([]byte, error) {
 	body, err := io.ReadAll(r)
+	if err != nil {
+		if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
+			return nil, err
+		}
+		return nil, &errBodyRead{err: err}
+	}
+	return body, nil
+}
+
+// decodeBody reads a request body and parses it as one JSON object into
+// dst, a struct of jsontext.Value fields, under the rules of package
+// strictjson: exact names, no unknown or repeated names, no trailing data.
+func decodeBody(r io.Reader, dst any) error {
+	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return &ledger.FieldError{Field: "body", Reason: "must be a JSON object"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var (
-			syntax *json.SyntaxError
-			typ    *json.UnmarshalTypeError
-		)
-		switch {
-		case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-			return &ledger.FieldError{Field: "body", Reason: "malformed JSON"}
-		case errors.As(err, &typ):
-			if typ.Field == "" {
-				return &ledger.FieldError{Field: "body", Reason: "must be a JSON object"}
-			}
-			return &ledger.FieldError{Field: typ.Field, Reason: fmt.Sprintf("must be a JSON %s", jsonKind(typ.Type.Kind().String()))}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &ledger.FieldError{Field: name, Reason: "is not a known field"}
-		default:
-			return &ledger.FieldError{Field: "body", Reason: "malformed JSON"}
-		}
-	}
-	if dec.More() {
-		return &ledger.FieldError{Field: "body", Reason: "must hold exactly one JSON object"}
-	}
-	return nil
+	return strictjson.Unmarshal("body", body, dst)
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "int64", "int", "float64":
-		return "number"
+// bodyReadDetail says what went wrong reading a body, in the client's terms.
+func bodyReadDetail(err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "the request body did not arrive within the server's read timeout"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the request body ended before the length it announced"
 	default:
-		return "value of the documented type"
+		return "the request body could not be read in full"
 	}
-}
-
-// amountField parses a raw JSON amount literal.
-func amountField(raw json.RawMessage) (int64, error) {
-	if len(raw) == 0 {
-		return 0, &ledger.FieldError{Field: "amount", Reason: "is required"}
-	}
-	return ledger.ParseAmount("amount", string(raw))
 }

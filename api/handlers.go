@@ -4,29 +4,32 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ordo-dev/ordo/internal/strictjson"
 	"github.com/ordo-dev/ordo/ledger"
 )
 
 // HeaderIdempotencyKey is the IETF httpapi Idempotency-Key header.
 const HeaderIdempotencyKey = "Idempotency-Key"
 
+// The request bodies, as read by decodeBody: each member raw, checked by
+// the strictjson readers in the handler.
 type openAccountRequest struct {
-	ID             string `json:"id"`
-	Currency       string `json:"currency"`
-	OverdraftLimit *int64 `json:"overdraft_limit"`
+	ID             jsontext.Value `json:"id"`
+	Currency       jsontext.Value `json:"currency"`
+	OverdraftLimit jsontext.Value `json:"overdraft_limit"`
 }
 
 type amountRequest struct {
-	Amount json.RawMessage `json:"amount"`
+	Amount jsontext.Value `json:"amount"`
 }
 
 type commandResponse struct {
@@ -40,18 +43,22 @@ func (s *Server) openAccount(c echo.Context) error {
 	if err := decodeBody(c.Request().Body, &req); err != nil {
 		return err
 	}
-	if err := ledger.ValidateAccountID("id", req.ID); err != nil {
+	cmd := ledger.Command{Kind: ledger.KindOpenAccount}
+	var err error
+	if cmd.AccountID, err = strictjson.String("id", req.ID); err != nil {
 		return err
 	}
-	if err := ledger.ValidateCurrency("currency", req.Currency); err != nil {
+	if err := ledger.ValidateAccountID("id", cmd.AccountID); err != nil {
 		return err
 	}
-	cmd := ledger.Command{Kind: ledger.KindOpenAccount, AccountID: req.ID, Currency: req.Currency}
-	if req.OverdraftLimit != nil {
-		if err := ledger.ValidateLimit("overdraft_limit", *req.OverdraftLimit); err != nil {
-			return err
-		}
-		cmd.OverdraftLimit = *req.OverdraftLimit
+	if cmd.Currency, err = strictjson.String("currency", req.Currency); err != nil {
+		return err
+	}
+	if err := ledger.ValidateCurrency("currency", cmd.Currency); err != nil {
+		return err
+	}
+	if cmd.OverdraftLimit, err = strictjson.Limit("overdraft_limit", req.OverdraftLimit); err != nil {
+		return err
 	}
 	return s.execute(c, cmd)
 }
@@ -68,7 +75,7 @@ func (s *Server) moveMoney(c echo.Context, kind ledger.Kind) error {
 	if err := decodeBody(c.Request().Body, &req); err != nil {
 		return err
 	}
-	amount, err := amountField(req.Amount)
+	amount, err := strictjson.Amount("amount", req.Amount)
 	if err != nil {
 		return err
 	}

@@ -1,22 +1,29 @@
 package api
 
 import (
-	json "github.com/goccy/go-json"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 )
 
-// jsonSerializer writes response bodies with goccy/go-json, a drop-in for
-// encoding/json without its per-call reflection cost (see BENCHMARKS.md).
-// Request bodies are parsed by decodeBody, never by echo's Bind, so
-// Deserialize stays echo's own.
+// jsonSerializer writes response bodies with the JSON library the request
+// bodies and the Kafka records use (github.com/go-json-experiment/json),
+// each followed by a newline. Request bodies are parsed by decodeBody,
+// never by echo's Bind, so Deserialize stays echo's own.
 type jsonSerializer struct {
 	echo.DefaultJSONSerializer
 }
 
+var newline = []byte{'\n'}
+
 func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
-	enc := json.NewEncoder(c.Response())
+	opts := []json.Options{jsontext.AllowInvalidUTF8(true)} // a detail may quote what a client sent
 	if indent != "" {
-		enc.SetIndent("", indent)
+		opts = append(opts, jsontext.WithIndent(indent))
 	}
-	return enc.Encode(i)
+	if err := json.MarshalWrite(c.Response(), i, opts...); err != nil {
+		return err
+	}
+	_, err := c.Response().Write(newline)
+	return err
 }

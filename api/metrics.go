@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -44,14 +45,46 @@ func (m *metrics) outcome(out ledger.Outcome) {
 	m.outcomes.WithLabelValues(string(out.Kind), string(out.Status), string(out.Code)).Inc()
 }
 
-func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
+// unmatchedRoute labels requests no route matched.
+const unmatchedRoute = "unmatched"
+
+// middleware observes each request's latency. Its labels come from closed
+// sets, so no request can add a series: the route template among those
+// registered on e (else unmatchedRoute), the method among the standard ones
+// (else "other"), the status code.
+func (m *metrics) middleware(e *echo.Echo) echo.MiddlewareFunc {
+	// The routes are read at the first request, when all are registered.
+	routes := sync.OnceValue(func() map[string]bool {
+		set := map[string]bool{}
+		for _, r := range e.Routes() {
+			set[r.Path] = true
 		}
-		m.requests.WithLabelValues(c.Path(), c.Request().Method, strconv.Itoa(c.Response().Status)).Observe(time.Since(start).Seconds())
-		return nil
+		return set
+	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			route := c.Path()
+			if !routes()[route] {
+				route = unmatchedRoute
+			}
+			m.requests.WithLabelValues(route, methodLabel(c.Request().Method), strconv.Itoa(c.Response().Status)).Observe(time.Since(start).Seconds())
+			return nil
+		}
+	}
+}
+
+// methodLabel is method if it is one of RFC 9110's (and PATCH), else "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	default:
+		return "other"
 	}
 }

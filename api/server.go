@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/net/netutil"
 
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/wire"
@@ -74,22 +76,78 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(middleware.Recover())
 	e.Use(s.bodyLimit)
-	e.Use(s.metrics.middleware)
+	e.Use(s.metrics.middleware(e))
 
+	// Every GET route answers HEAD too, as GET does: net/http sends the
+	// headers (Content-Length included) and drops the body.
+	get := func(path string, h echo.HandlerFunc) {
+		e.GET(path, h)
+		e.HEAD(path, h)
+	}
 	e.POST("/v1/accounts", s.openAccount)
-	e.GET("/v1/accounts/:id", s.getAccount)
+	get("/v1/accounts/:id", s.getAccount)
 	e.POST("/v1/accounts/:id/deposits", s.deposit)
 	e.POST("/v1/accounts/:id/withdrawals", s.withdraw)
-	e.GET("/v1/commands/:id", s.getCommand)
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", s.ready)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	get("/v1/commands/:id", s.getCommand)
+	get("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	get("/readyz", s.ready)
+	get("/metrics", echo.WrapHandler(s.metrics.handler()))
 	s.echo = e
 	return s
 }
 
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// HTTPConfig bounds how long a client may hold a connection. Zero fields
+// take the defaults named.
+type HTTPConfig struct {
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included, from its
+	// first byte: a client that sends its body too slowly is answered 400
+	// and disconnected. Default 15s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a request from the end of its headers to the end
+	// of its response, so it must exceed the wait budget with a margin.
+	// Default 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds how long a kept-alive connection waits for its
+	// next request. Default 60s.
+	IdleTimeout time.Duration
+}
+
+// HTTPServer returns an http.Server for the handler with the timeouts of
+// c; its internal errors are logged at warn level.
+func (s *Server) HTTPServer(c HTTPConfig) *http.Server {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ReadHeaderTimeout, 10*time.Second)
+	def(&c.ReadTimeout, 15*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	return &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// LimitListener serves at most max connections of ln at once; further
+// clients wait in the listen backlog until a connection closes. max < 1
+// means no cap.
+func LimitListener(ln net.Listener, max int) net.Listener {
+	if max < 1 {
+		return ln
+	}
+	return netutil.LimitListener(ln, max)
+}
 
 // Deliver hands an outcome from the reply topic to the request waiting for it.
 func (s *Server) Deliver(out ledger.Outcome) { s.inflight.deliver(out) }
@@ -135,14 +193,21 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return // the client hung up: nobody to answer, nothing went wrong here
 	}
 	var (
-		he     *echo.HTTPError
-		maxErr *http.MaxBytesError
-		p      *Problem
-		logIt  bool
+		he      *echo.HTTPError
+		maxErr  *http.MaxBytesError
+		readErr *errBodyRead
+		p       *Problem
+		logIt   bool
 	)
 	switch {
 	case errors.As(err, &maxErr):
 		p = newProblem(codePayloadTooLarge, "")
+	case errors.As(err, &readErr):
+		// The client sent less than it announced, hung up or was too slow:
+		// its doing, answered in case it still listens, logged at debug.
+		s.log.Debug("request body not read in full", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		p = newProblem(codeInvalidRequest, bodyReadDetail(err))
+		p.Field = "body"
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

@@ -32,10 +32,11 @@ type Command struct {
 // MaxCommandIDLen is the longest command ID accepted.
 const MaxCommandIDLen = 128
 
-// ValidateCommandID checks a command ID: 1-128 characters of [A-Za-z0-9._:-].
+// ValidateCommandID checks a command ID: 1-128 characters of [A-Za-z0-9._:-],
+// not only dots.
 func ValidateCommandID(field, id string) error {
 	if !isID(id, MaxCommandIDLen) {
-		return &FieldError{Field: field, Reason: "must be 1-128 characters of A-Z a-z 0-9 . _ : -"}
+		return &FieldError{Field: field, Reason: "must be 1-128 characters of A-Z a-z 0-9 . _ : -, not only dots"}
 	}
 	return nil
 }

@@ -9,25 +9,35 @@ const MaxAmount int64 = 1<<53 - 1
 // MaxAccountIDLen is the longest account ID accepted.
 const MaxAccountIDLen = 64
 
-// isID reports whether s is 1 to max characters of [A-Za-z0-9._:-]. It is
-// on every request's path, so it is a loop rather than a regexp.
+// isID reports whether s is 1 to max characters of [A-Za-z0-9._:-], not all
+// of them dots. IDs are path segments (/v1/accounts/{id}): "." and ".." are
+// removed by every client that normalises paths (RFC 3986 section 5.2.4),
+// so such an account could be created but never reached; IDs of dots alone
+// ("...") are refused with them, as one rule with no meaning lost. It is on
+// every request's path, so it is a loop rather than a regexp.
 func isID(s string, max int) bool {
 	if len(s) == 0 || len(s) > max {
 		return false
 	}
+	dots := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+		if c == '.' {
+			dots++
+			continue
+		}
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == ':' || c == '-') {
 			return false
 		}
 	}
-	return true
+	return dots < len(s)
 }
 
-// ValidateAccountID checks an account ID: 1-64 characters of [A-Za-z0-9._:-].
+// ValidateAccountID checks an account ID: 1-64 characters of
+// [A-Za-z0-9._:-], not only dots.
 func ValidateAccountID(field, id string) error {
 	if !isID(id, MaxAccountIDLen) {
-		return &FieldError{Field: field, Reason: "must be 1-64 characters of A-Z a-z 0-9 . _ : -"}
+		return &FieldError{Field: field, Reason: "must be 1-64 characters of A-Z a-z 0-9 . _ : -, not only dots"}
 	}
 	return nil
 }
@@ -47,6 +57,20 @@ func ValidateCurrency(field, c string) error {
 func ParseAmount(field, literal string) (int64, error) {
 	if !isAmountLiteral(literal) {
 		return 0, &FieldError{Field: field, Reason: "must be a positive integer in minor units"}
+	}
+	n, err := strconv.ParseInt(literal, 10, 64)
+	if err != nil || n > MaxAmount {
+		return 0, &FieldError{Field: field, Reason: "must not exceed 9007199254740991 (2^53-1)"}
+	}
+	return n, nil
+}
+
+// ParseLimit parses the literal text of a JSON number as a limit: an
+// integer in minor units from 0 to MaxAmount, written like an amount (no
+// sign, fraction, exponent or leading zero).
+func ParseLimit(field, literal string) (int64, error) {
+	if literal != "0" && !isAmountLiteral(literal) {
+		return 0, &FieldError{Field: field, Reason: "must be an integer from 0 to 9007199254740991 in minor units"}
 	}
 	n, err := strconv.ParseInt(literal, 10, 64)
 	if err != nil || n > MaxAmount {

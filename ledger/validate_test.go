@@ -43,6 +43,42 @@ func TestParseAmount(t *testing.T) {
 	}
 }
 
+func TestParseLimit(t *testing.T) {
+	tests := []struct {
+		literal string
+		want    int64
+		ok      bool
+	}{
+		{"0", 0, true},
+		{"1", 1, true},
+		{"9007199254740991", MaxAmount, true},
+		{"9007199254740992", 0, false},
+		{"-1", 0, false},
+		{"-0", 0, false},
+		{"00", 0, false},
+		{"1.5", 0, false},
+		{"0.0", 0, false},
+		{"1e2", 0, false},
+		{"", 0, false},
+		{"null", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.literal, func(t *testing.T) {
+			got, err := ParseLimit("overdraft_limit", tt.literal)
+			if tt.ok {
+				if err != nil || got != tt.want {
+					t.Fatalf("got %d, %v; want %d", got, err, tt.want)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != "overdraft_limit" || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want a FieldError for overdraft_limit", err)
+			}
+		})
+	}
+}
+
 func TestValidateAccountID(t *testing.T) {
 	tests := []struct {
 		id string
@@ -57,6 +93,12 @@ func TestValidateAccountID(t *testing.T) {
 		{"has space", false},
 		{"slash/no", false},
 		{"ünï", false},
+		{".", false},
+		{"..", false},
+		{"...", false},
+		{".a", true},
+		{"a..", true},
+		{"..-", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -91,6 +133,10 @@ func TestValidateCommandID(t *testing.T) {
 		{"NUL", "a\x00b", false},
 		{"space", "a b", false},
 		{"non-ASCII", "ünï", false},
+		{"dot", ".", false},
+		{"dot dot", "..", false},
+		{"dots only", "....", false},
+		{"dots and a letter", "..a", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

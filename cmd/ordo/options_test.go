@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestOptionsValidate(t *testing.T) {
 	tests := []struct {
@@ -15,6 +18,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"no appliers", func(o *Options) { o.Appliers = 0 }, false},
 		{"no cached accounts", func(o *Options) { o.CacheAccounts = 0 }, false},
 		{"no connections", func(o *Options) { o.DBMaxConns = 0 }, false},
+		{"no produce timeout", func(o *Options) { o.ProduceTimeout = 0 }, false},
+		{"drain shorter than a request", func(o *Options) { o.WaitBudget, o.DrainTimeout = 20*time.Second, 15*time.Second }, false},
+		{"drain as long as a request", func(o *Options) { o.DrainTimeout = o.RequestBound() }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

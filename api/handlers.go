@@ -83,7 +83,18 @@ func (s *Server) moveMoney(c echo.Context, kind ledger.Kind) error {
 }
 
 // execute submits a validated command and answers with its outcome.
+//
+// Time: the broker must acknowledge the command within the produce timeout
+// (else 503 outcome_unknown), the outcome must arrive within the wait
+// budget after the acknowledgement (else one last read of the store, bounded
+// by the read timeout, and 202). So every command is answered within
+// ProduceTimeout + WaitBudget + ReadTimeout of its validation, whatever the
+// broker or Postgres do.
 func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
+	start := time.Now()
+	if s.draining.Load() {
+		return s.refuseDraining(c)
+	}
 	ctx := c.Request().Context()
 	key := c.Request().Header.Get(HeaderIdempotencyKey)
 	if key != "" {
@@ -98,53 +109,104 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 
 	// A retry of a decided request is submitted again: the consumer
 	// answers it with the stored outcome (or idempotency_key_reused for a
-	// different request) without applying it twice. Concurrent retries on
-	// this instance share one submission.
-	call, leader, ok := s.inflight.join(cmd.ID, fp)
-	if !ok {
-		return s.problem(c, idempotencyMismatch(cmd.ID))
-	}
+	// different request) without applying it twice. Concurrent identical
+	// requests on this instance share one submission.
+	call, leader := s.inflight.join(cmd.ID, fp)
+	defer s.inflight.leave(call)
 	if leader {
-		defer s.inflight.leave(cmd.ID, call)
-		// The submission answers every request sharing this command ID, so
-		// the leader hanging up must not cancel it; and it may not outlast
-		// the wait budget: a broker that cannot be reached is a 503 (franz-go
-		// would otherwise retry without end).
-		subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WaitBudget)
-		_, err := s.submit.Submit(subCtx, cmd, s.cfg.Reply)
-		cancel()
-		if err != nil {
-			call.finish(ledger.Outcome{}, err)
-		}
+		// The submission answers every request sharing the call, so it
+		// belongs to none of them: a leader that hangs up does not cancel
+		// it.
+		go s.submitCall(call, cmd, start.Add(s.cfg.ProduceTimeout))
 	}
 
-	timer := time.NewTimer(s.cfg.WaitBudget)
-	defer timer.Stop()
+	// Wait for the broker's acknowledgement. Its end is bounded by the
+	// leader's produce deadline, which is no later than this request's.
+	end := time.NewTimer(s.cfg.ProduceTimeout + s.cfg.WaitBudget)
+	defer end.Stop()
 	select {
 	case <-call.done:
-		if call.err != nil {
-			p, internal := errorProblem(call.err)
-			if internal {
-				s.log.Warn("submit command", "command_id", cmd.ID, "err", call.err)
-			}
-			p.CommandID = cmd.ID
-			return s.problem(c, p)
-		}
 		return s.answer(c, call.outcome)
-	case <-timer.C:
+	case <-call.submitted:
+	case <-end.C:
+		return s.outcomeUnknown(c, cmd.ID, "no broker acknowledged the command")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if call.subErr != nil {
+		p, internal := errorProblem(call.subErr)
+		if internal {
+			s.log.Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
+		}
+		if p.Code == codeUnavailable {
+			return s.outcomeUnknown(c, cmd.ID, "no broker acknowledged the command")
+		}
+		p.CommandID = cmd.ID
+		return s.problem(c, p)
+	}
+
+	// Accepted: wait the budget for the outcome, from the acknowledgement
+	// (or from this request's start, for one that joined later).
+	from := call.ackedAt
+	if start.After(from) {
+		from = start
+	}
+	end.Reset(time.Until(from.Add(s.cfg.WaitBudget)))
+	select {
+	case <-call.done:
+		return s.answer(c, call.outcome)
+	case <-end.C:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	// The wait budget is spent: look once more, then hand out the URL.
-	out, storedFP, err := s.store.Outcome(ctx, cmd.ID)
+	readCtx, cancel := context.WithTimeout(ctx, s.cfg.ReadTimeout)
+	out, storedFP, err := s.store.Outcome(readCtx, cmd.ID)
+	cancel()
 	if err == nil {
 		return s.answerStored(c, cmd, fp, out, storedFP)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	if !errors.Is(err, ledger.ErrNotFound) {
 		s.log.Warn("read outcome after the wait budget", "command_id", cmd.ID, "err", err)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/commands/"+cmd.ID)
 	return c.JSON(http.StatusAccepted, commandResponse{CommandID: cmd.ID, Status: ledger.StatusPending})
+}
+
+// submitCall produces a call's command, waiting for the broker's
+// acknowledgement until deadline, and records how it ended.
+func (s *Server) submitCall(c *call, cmd ledger.Command, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	_, err := s.submit.Submit(ctx, cmd, s.cfg.Reply)
+	s.inflight.submitted(c, time.Now(), err)
+}
+
+// outcomeUnknown answers a command that may or may not have reached the
+// log: 503, with its command ID so the client can look it up or retry it.
+func (s *Server) outcomeUnknown(c echo.Context, id, why string) error {
+	p := newProblem(codeOutcomeUnknown, why+"; the command may have been accepted: retry with the same Idempotency-Key, or look it up with GET /v1/commands/"+id)
+	p.CommandID = id
+	c.Response().Header().Set("Retry-After", "1")
+	return s.problem(c, p)
+}
+
+// unavailable answers a request that could not be served now and changed
+// nothing: 503 with Retry-After.
+func (s *Server) unavailable(c echo.Context, detail string) error {
+	c.Response().Header().Set("Retry-After", "1")
+	return s.problem(c, newProblem(codeUnavailable, detail))
+}
+
+// refuseDraining refuses a new command while the server shuts down; the
+// command was not submitted. The connection is closed, so the client's next
+// request goes to another instance.
+func (s *Server) refuseDraining(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderConnection, "close")
+	return s.unavailable(c, "this instance is shutting down and took no new command; retry, on another instance")
 }
 
 func (s *Server) answerStored(c echo.Context, cmd ledger.Command, fp []byte, out ledger.Outcome, storedFP []byte) error {
@@ -179,12 +241,14 @@ func (s *Server) getAccount(c echo.Context) error {
 	if err := ledger.ValidateAccountID("id", id); err != nil {
 		return err
 	}
-	acc, err := s.store.Account(c.Request().Context(), id)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadTimeout)
+	defer cancel()
+	acc, err := s.store.Account(ctx, id)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return s.problem(c, newProblem(string(ledger.CodeAccountNotFound), "account "+strconv.Quote(id)+" does not exist"))
 	}
 	if err != nil {
-		return err
+		return s.readFailed(c, err)
 	}
 	etag := `"` + strconv.FormatInt(acc.Version, 10) + `"`
 	c.Response().Header().Set("ETag", etag)
@@ -199,14 +263,30 @@ func (s *Server) getCommand(c echo.Context) error {
 	if err := ledger.ValidateCommandID("command_id", id); err != nil {
 		return err
 	}
-	out, _, err := s.store.Outcome(c.Request().Context(), id)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadTimeout)
+	defer cancel()
+	out, _, err := s.store.Outcome(ctx, id)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return s.problem(c, newProblem(codeCommandNotFound, "no outcome for this command (yet)"))
 	}
 	if err != nil {
-		return err
+		return s.readFailed(c, err)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// readFailed answers a read the store did not serve within the read
+// timeout, or failed: 503 with Retry-After. A client that hung up gets
+// nothing.
+func (s *Server) readFailed(c echo.Context, err error) error {
+	if ctxErr := c.Request().Context().Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if !errors.Is(err, ledger.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	s.log.Warn("read from the store", "path", c.Request().URL.Path, "err", err)
+	return s.unavailable(c, "the database did not answer in time")
 }
 
 // keyedCommandID derives the command ID of an idempotent request. Keys are

@@ -1,66 +1,111 @@
 package api
 
 import (
-	"bytes"
 	"sync"
+	"time"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
 
 // inflight tracks the commands this instance is waiting on, so that
-// concurrent retries of one Idempotency-Key share one submission and one
-// outcome, and replies find their waiters.
+// concurrent retries of one request share one submission and one outcome,
+// and replies find their waiters.
+//
+// A call is keyed by command ID and fingerprint, and a reply is delivered
+// only to the call with its command ID and fingerprint: the outcome of one
+// request never answers another request that reused its Idempotency-Key
+// (each of them is submitted, and the consumer decides which is the
+// original). A call lives while any request waits on it, whichever of them
+// came first; it leaves the table once its outcome is known or its
+// submission failed, so later requests submit afresh.
 type inflight struct {
 	mu    sync.Mutex
-	calls map[string]*call
+	calls map[callKey]*call
 }
+
+type callKey struct{ id, fingerprint string }
 
 type call struct {
-	fingerprint []byte
-	done        chan struct{} // closed once outcome or err is set
-	once        sync.Once
-	outcome     ledger.Outcome
-	err         error
+	key     callKey
+	waiters int // guarded by inflight.mu
+
+	// submitted is closed once the submission ended: ackedAt is when the
+	// broker acknowledged the record, or subErr why it did not.
+	submitted chan struct{}
+	ackedAt   time.Time
+	subErr    error
+
+	// done is closed once outcome is set.
+	done    chan struct{}
+	once    sync.Once
+	outcome ledger.Outcome
 }
 
-func (c *call) finish(out ledger.Outcome, err error) {
-	c.once.Do(func() {
-		c.outcome, c.err = out, err
-		close(c.done)
-	})
-}
+func newInflight() *inflight { return &inflight{calls: map[callKey]*call{}} }
 
-func newInflight() *inflight { return &inflight{calls: map[string]*call{}} }
-
-// join returns the call for a command ID, creating it when none is in
-// flight; leader is true for the creator, who must submit the command and
-// later leave. ok is false when the ID is in flight for another request.
-func (f *inflight) join(id string, fingerprint []byte) (c *call, leader, ok bool) {
+// join returns the call for a command ID and fingerprint, creating it when
+// none is in flight; leader is true for the creator, who must start the
+// submission. Every join is paired with a leave.
+func (f *inflight) join(id string, fingerprint []byte) (c *call, leader bool) {
+	k := callKey{id, string(fingerprint)}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if c, found := f.calls[id]; found {
-		return c, false, bytes.Equal(c.fingerprint, fingerprint)
+	if c, found := f.calls[k]; found {
+		c.waiters++
+		return c, false
 	}
-	c = &call{fingerprint: fingerprint, done: make(chan struct{})}
-	f.calls[id] = c
-	return c, true, true
+	c = &call{key: k, waiters: 1, submitted: make(chan struct{}), done: make(chan struct{})}
+	f.calls[k] = c
+	return c, true
 }
 
-// leave forgets a call once its leader is done with it.
-func (f *inflight) leave(id string, c *call) {
+// leave ends one request's wait; the call is forgotten when nobody waits
+// on it any more.
+func (f *inflight) leave(c *call) {
 	f.mu.Lock()
-	if f.calls[id] == c {
-		delete(f.calls, id)
+	defer f.mu.Unlock()
+	c.waiters--
+	if c.waiters == 0 {
+		f.forget(c)
 	}
-	f.mu.Unlock()
 }
 
-// deliver completes the call waiting for an outcome, if any.
-func (f *inflight) deliver(out ledger.Outcome) {
+// forget removes c from the table, unless it was replaced already. Callers
+// hold f.mu.
+func (f *inflight) forget(c *call) {
+	if f.calls[c.key] == c {
+		delete(f.calls, c.key)
+	}
+}
+
+// submitted records the end of c's submission: acknowledged at ackedAt, or
+// failed with err. A failed call is forgotten, so the next request for the
+// command submits it again.
+func (f *inflight) submitted(c *call, ackedAt time.Time, err error) {
 	f.mu.Lock()
-	c := f.calls[out.CommandID]
+	if err != nil {
+		f.forget(c)
+	}
 	f.mu.Unlock()
+	c.ackedAt, c.subErr = ackedAt, err
+	close(c.submitted)
+}
+
+// deliver completes the call waiting for the outcome of the command with
+// this ID and fingerprint, if any. It reports whether one was waiting.
+func (f *inflight) deliver(out ledger.Outcome, fingerprint []byte) bool {
+	f.mu.Lock()
+	c := f.calls[callKey{out.CommandID, string(fingerprint)}]
 	if c != nil {
-		c.finish(out, nil)
+		f.forget(c)
 	}
+	f.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.once.Do(func() {
+		c.outcome = out
+		close(c.done)
+	})
+	return true
 }

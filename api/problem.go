@@ -44,6 +44,7 @@ var problems = map[string]problemKind{
 	codeMethodNotAllowed:                    {http.StatusMethodNotAllowed, "Method not allowed"},
 	codePayloadTooLarge:                     {http.StatusRequestEntityTooLarge, "Request body too large"},
 	codeUnavailable:                         {http.StatusServiceUnavailable, "Service unavailable"},
+	codeOutcomeUnknown:                      {http.StatusServiceUnavailable, "Outcome unknown"},
 	codeInternal:                            {http.StatusInternalServerError, "Internal error"},
 }
 
@@ -55,6 +56,7 @@ const (
 	codeMethodNotAllowed = "method_not_allowed"
 	codePayloadTooLarge  = "payload_too_large"
 	codeUnavailable      = "unavailable"
+	codeOutcomeUnknown   = "outcome_unknown"
 	codeInternal         = "internal"
 )
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,9 +32,17 @@ type Submitter interface {
 
 // Config configures a Server.
 type Config struct {
-	// WaitBudget is how long a request waits for its command's outcome
-	// before answering 202 Accepted. Default 5s.
+	// WaitBudget is how long a request waits for its command's outcome,
+	// once the broker acknowledged the command, before answering 202
+	// Accepted. Default 5s.
 	WaitBudget time.Duration
+	// ProduceTimeout is how long a request waits for the broker to
+	// acknowledge its command before answering 503 outcome_unknown.
+	// Default 3s.
+	ProduceTimeout time.Duration
+	// ReadTimeout bounds each read of the store: GETs and the last look
+	// after the wait budget. Default 1s.
+	ReadTimeout time.Duration
 	// MaxBodyBytes limits request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// Reply is where this instance's commands ask for their outcomes.
@@ -53,12 +62,19 @@ type Server struct {
 	log      *slog.Logger
 	echo     *echo.Echo
 	metrics  *metrics
+	draining atomic.Bool
 }
 
 // New builds a server. Feed it outcomes with Deliver.
 func New(cfg Config, store Store, submit Submitter) *Server {
 	if cfg.WaitBudget <= 0 {
 		cfg.WaitBudget = 5 * time.Second
+	}
+	if cfg.ProduceTimeout <= 0 {
+		cfg.ProduceTimeout = 3 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = time.Second
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -149,10 +165,23 @@ func LimitListener(ln net.Listener, max int) net.Listener {
 	return netutil.LimitListener(ln, max)
 }
 
-// Deliver hands an outcome from the reply topic to the request waiting for it.
-func (s *Server) Deliver(out ledger.Outcome) { s.inflight.deliver(out) }
+// Deliver hands an outcome from the reply topic to the request waiting for
+// it: the request for the command with its ID and fingerprint (the
+// fingerprint of the command record it answers). An outcome without a
+// matching request is dropped.
+func (s *Server) Deliver(out ledger.Outcome, fingerprint []byte) {
+	s.inflight.deliver(out, fingerprint)
+}
+
+// Drain prepares the server for shutdown: /readyz answers 503, and new
+// commands are refused with 503 and Connection: close. Requests in flight
+// go on and get their outcomes.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 func (s *Server) ready(c echo.Context) error {
+	if s.draining.Load() {
+		return s.unavailable(c, "shutting down")
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {

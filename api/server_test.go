@@ -47,7 +47,7 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route)
 			prior = ledger.Outcome{CommandID: cmd.ID, Status: ledger.StatusRejected, Code: ledger.CodeIdempotencyMismatch}
 		}
 		f.mu.Unlock()
-		go f.server.Deliver(prior)
+		go f.server.Deliver(prior, cmd.Fingerprint())
 		return wire.Position{}, nil
 	}
 	d := ledger.Decide(f.accounts[cmd.AccountID], cmd)
@@ -56,7 +56,7 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route)
 	}
 	f.outcomes[cmd.ID], f.fps[cmd.ID] = d.Outcome, cmd.Fingerprint()
 	f.mu.Unlock()
-	go f.server.Deliver(d.Outcome)
+	go f.server.Deliver(d.Outcome, cmd.Fingerprint())
 	return wire.Position{}, nil
 }
 
@@ -247,8 +247,8 @@ func TestUnavailableBrokerIs503(t *testing.T) {
 	f, ts := newTestServer(t, time.Second)
 	f.server.submit = failingSubmitter{}
 	res, doc := request(t, ts, "POST", "/v1/accounts", `{"id":"alice","currency":"USD"}`)
-	if res.StatusCode != http.StatusServiceUnavailable || doc["code"] != "unavailable" {
-		t.Fatalf("got %d %v, want 503 unavailable", res.StatusCode, doc)
+	if res.StatusCode != http.StatusServiceUnavailable || doc["code"] != "outcome_unknown" || doc["command_id"] == nil {
+		t.Fatalf("got %d %v, want 503 outcome_unknown with the command ID", res.StatusCode, doc)
 	}
 }
 
@@ -262,11 +262,12 @@ func (hangingSubmitter) Submit(ctx context.Context, _ ledger.Command, _ wire.Rou
 }
 func (hangingSubmitter) Ping(context.Context) error { return nil }
 
-// TestSubmitBoundedByWaitBudget: a broker that never answers costs a
-// request the wait budget and a 503 with the command ID, not a hang.
-func TestSubmitBoundedByWaitBudget(t *testing.T) {
+// TestSubmitBoundedByProduceTimeout: a broker that never answers costs a
+// request the produce timeout and a 503 with the command ID, not a hang.
+func TestSubmitBoundedByProduceTimeout(t *testing.T) {
 	f, ts := newTestServer(t, 200*time.Millisecond)
 	f.server.submit = hangingSubmitter{}
+	f.server.cfg.ProduceTimeout = 200 * time.Millisecond
 	client := &http.Client{Timeout: 5 * time.Second}
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/accounts", strings.NewReader(`{"id":"alice","currency":"USD"}`))
 	start := time.Now()
@@ -277,11 +278,11 @@ func TestSubmitBoundedByWaitBudget(t *testing.T) {
 	defer res.Body.Close()
 	var doc map[string]any
 	_ = json.NewDecoder(res.Body).Decode(&doc)
-	if res.StatusCode != http.StatusServiceUnavailable || doc["code"] != "unavailable" || doc["command_id"] == nil {
-		t.Fatalf("got %d %v, want 503 unavailable with the command ID", res.StatusCode, doc)
+	if res.StatusCode != http.StatusServiceUnavailable || doc["code"] != "outcome_unknown" || doc["command_id"] == nil {
+		t.Fatalf("got %d %v, want 503 outcome_unknown with the command ID", res.StatusCode, doc)
 	}
 	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("took %s, want about the 200ms wait budget", took)
+		t.Fatalf("took %s, want about the 200ms produce timeout", took)
 	}
 }
 

@@ -236,7 +236,10 @@ func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 			Partition: int32(partition),
 			Key:       []byte(id),
 			Value:     value,
-			Headers:   []kgo.RecordHeader{{Key: wire.HeaderReplyTo, Value: []byte(header(r, wire.HeaderReplyTo))}},
+			Headers: []kgo.RecordHeader{
+				{Key: wire.HeaderReplyTo, Value: []byte(header(r, wire.HeaderReplyTo))},
+				{Key: wire.HeaderFingerprint, Value: []byte(header(r, wire.HeaderFingerprint))},
+			},
 		}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				p.log.Warn("publish reply", "command_id", id, "err", err)

@@ -8,6 +8,7 @@ package producer
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -81,6 +82,7 @@ func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply wire.Ro
 		Value: value,
 		Headers: []kgo.RecordHeader{
 			{Key: wire.HeaderCommandID, Value: []byte(cmd.ID)},
+			{Key: wire.HeaderFingerprint, Value: []byte(hex.EncodeToString(cmd.Fingerprint()))},
 		},
 	}
 	if reply.Topic != "" {

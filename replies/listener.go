@@ -4,6 +4,7 @@ package replies
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -82,9 +83,10 @@ func NewListener(ctx context.Context, brokers []string, topic, instanceID string
 // Route is where commands should ask for their replies.
 func (l *Listener) Route() wire.Route { return l.route }
 
-// Run hands each reply addressed to this instance to deliver, until ctx ends
-// or Close is called.
-func (l *Listener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
+// Run hands each reply addressed to this instance to deliver, with the
+// fingerprint of the command it answers (HeaderFingerprint, decoded; nil if
+// missing), until ctx ends or Close is called.
+func (l *Listener) Run(ctx context.Context, deliver func(out ledger.Outcome, fingerprint []byte)) {
 	for {
 		fetches := l.cl.PollFetches(ctx)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -102,13 +104,30 @@ func (l *Listener) Run(ctx context.Context, deliver func(ledger.Outcome)) {
 				l.log.Warn("undecodable reply", "offset", r.Offset, "err", err)
 				return
 			}
-			deliver(out)
+			fp, err := hex.DecodeString(headerValue(r, wire.HeaderFingerprint))
+			if err != nil || len(fp) == 0 {
+				// From a consumer that does not copy the fingerprint: it
+				// cannot be matched safely, so the request reads the
+				// store after its wait budget instead.
+				l.log.Debug("reply without a fingerprint", "offset", r.Offset, "command_id", out.CommandID)
+				return
+			}
+			deliver(out, fp)
 		})
 	}
 }
 
 // Close stops the listener.
 func (l *Listener) Close() { l.cl.Close() }
+
+func headerValue(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
 
 func hasHeader(r *kgo.Record, key, value string) bool {
 	for _, h := range r.Headers {

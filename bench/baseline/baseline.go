@@ -39,7 +39,7 @@ const (
 type Submitter struct {
 	pool       *pgxpool.Pool
 	mode       Mode
-	deliver    func(ledger.Outcome)
+	deliver    func(ledger.Outcome, []byte)
 	maxRetries int
 
 	// Retries counts optimistic conflicts and lock-path retries.
@@ -55,7 +55,7 @@ func New(pool *pgxpool.Pool, mode Mode) (*Submitter, error) {
 }
 
 // SetDeliver sets where outcomes are handed (api.Server.Deliver).
-func (s *Submitter) SetDeliver(fn func(ledger.Outcome)) { s.deliver = fn }
+func (s *Submitter) SetDeliver(fn func(ledger.Outcome, []byte)) { s.deliver = fn }
 
 // Ping checks Postgres.
 func (s *Submitter) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
@@ -86,7 +86,7 @@ func (s *Submitter) Submit(ctx context.Context, cmd ledger.Command, _ wire.Route
 	if err != nil {
 		return wire.Position{}, fmt.Errorf("baseline %s: %v: %w", s.mode, err, ledger.ErrUnavailable)
 	}
-	s.deliver(out)
+	s.deliver(out, cmd.Fingerprint())
 	return wire.Position{}, nil
 }
 

@@ -87,11 +87,15 @@ Ctrl-C stops everything.
 `, addr, strings.Join(d.opts.Brokers, ","), d.opts.CommandsTopic, d.opts.RepliesTopic, d.opts.DatabaseURL, d.opts.DataDir)
 }
 
-// Run runs the API and the consumer until ctx ends.
+// Run runs the API and the consumer until ctx ends. The consumer stops
+// after the API has drained, so that requests in flight get their outcomes;
+// either stopping stops the other.
 func (d *Dev) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.api.Run(ctx) })
-	g.Go(func() error { return d.consumer.Run(ctx) })
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	consumerCtx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))
+	var g errgroup.Group
+	g.Go(func() error { defer stopConsumer(); return d.api.Run(apiCtx) })
+	g.Go(func() error { defer stopAPI(); return d.consumer.Run(consumerCtx) })
 	return g.Wait()
 }
 

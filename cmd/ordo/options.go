@@ -25,6 +25,8 @@ type Options struct {
 	RepliesTopic    string
 	Group           string
 	WaitBudget      time.Duration
+	ProduceTimeout  time.Duration
+	DrainTimeout    time.Duration
 	SessionTimeout  time.Duration
 	Heartbeat       time.Duration
 	MaxBatch        int
@@ -51,6 +53,8 @@ func defaultOptions() Options {
 		RepliesTopic:    "ordo.replies",
 		Group:           "ordo-consumers",
 		WaitBudget:      5 * time.Second,
+		ProduceTimeout:  3 * time.Second,
+		DrainTimeout:    15 * time.Second,
 		SessionTimeout:  45 * time.Second,
 		Heartbeat:       3 * time.Second,
 		MaxBatch:        1000,
@@ -80,6 +84,12 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 	if o.WaitBudget <= 0 || o.SessionTimeout <= 0 || o.Heartbeat <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
 	}
+	if o.ProduceTimeout <= 0 {
+		errs = append(errs, errors.New("--produce-timeout must be positive"))
+	}
+	if bound := o.RequestBound(); o.DrainTimeout < bound {
+		errs = append(errs, fmt.Errorf("--drain-timeout (%s) must be at least --produce-timeout + --wait-budget + %s (%s), the longest a command request can take", o.DrainTimeout, apiReadTimeout, bound))
+	}
 	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 || o.CacheAccounts < 1 {
 		errs = append(errs, errors.New("--max-batch, --appliers, --cache-accounts and --db-max-conns must be at least 1"))
 	}
@@ -87,6 +97,17 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 		errs = append(errs, errors.New("--db-statement-timeout, --db-lock-timeout and --db-idle-in-transaction-timeout must not be negative (0 turns one off)"))
 	}
 	return errors.Join(errs...)
+}
+
+// apiReadTimeout bounds each read the API makes from Postgres (api.Config
+// ReadTimeout).
+const apiReadTimeout = time.Second
+
+// RequestBound is the longest an API request for a command takes to be
+// answered (apart from reading its body and writing the answer): the
+// broker's acknowledgement, the wait for the outcome and one last read.
+func (o *Options) RequestBound() time.Duration {
+	return o.ProduceTimeout + o.WaitBudget + apiReadTimeout
 }
 
 // flagSet registers the flags a role uses; env names the variable that
@@ -162,7 +183,9 @@ func (f *flagSet) databaseURL() {
 
 func (f *flagSet) api() {
 	f.str(&f.o.HTTPAddr, "http-addr", "ORDO_HTTP_ADDR", "HTTP listen address")
-	f.dur(&f.o.WaitBudget, "wait-budget", "ORDO_WAIT_BUDGET", "how long a request waits for its outcome before answering 202 Accepted")
+	f.dur(&f.o.WaitBudget, "wait-budget", "ORDO_WAIT_BUDGET", "how long a request waits for its outcome, once the broker acknowledged its command, before answering 202 Accepted")
+	f.dur(&f.o.ProduceTimeout, "produce-timeout", "ORDO_PRODUCE_TIMEOUT", "how long a request waits for the broker to acknowledge its command before answering 503 outcome_unknown")
+	f.dur(&f.o.DrainTimeout, "drain-timeout", "ORDO_DRAIN_TIMEOUT", "on SIGTERM, how long requests in flight may take to get their outcomes before the process exits; at least --produce-timeout + --wait-budget + 1s")
 	f.dur(&f.o.Linger, "linger", "ORDO_LINGER", "how long the producer may hold a batch for more records")
 	f.str(&f.o.InstanceID, "instance-id", "ORDO_INSTANCE_ID", "this API instance's ID for reply routing (default: random per start)")
 }

@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestOptionsValidate(t *testing.T) {
 	tests := []struct {
@@ -21,6 +24,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative statement timeout", func(o *Options) { o.DBStatementTimeout = -1 }, false},
 		{"negative lock timeout", func(o *Options) { o.DBLockTimeout = -1 }, false},
 		{"negative idle in transaction timeout", func(o *Options) { o.DBIdleInTransactionTimeout = -1 }, false},
+		{"no produce timeout", func(o *Options) { o.ProduceTimeout = 0 }, false},
+		{"drain shorter than a request", func(o *Options) { o.WaitBudget, o.DrainTimeout = 20*time.Second, 15*time.Second }, false},
+		{"drain as long as a request", func(o *Options) { o.DrainTimeout = o.RequestBound() }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

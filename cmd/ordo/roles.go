@@ -37,6 +37,7 @@ type API struct {
 	http     *http.Server
 	ln       net.Listener
 	log      *slog.Logger
+	drain    time.Duration
 }
 
 // NewAPI connects the API role's dependencies and binds its listener.
@@ -47,12 +48,12 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if err := ensureTopics(ctx, o, log); err != nil {
 		return nil, err
 	}
-	a := &API{log: log}
+	a := &API{log: log, drain: o.DrainTimeout}
 	var err error
 	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o)); err != nil {
 		return nil, err
 	}
-	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.WaitBudget, time.Second), Logger: log}); err != nil {
+	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log}); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -64,7 +65,10 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		a.Close()
 		return nil, err
 	}
-	a.server = api.New(api.Config{WaitBudget: o.WaitBudget, Reply: a.replies.Route(), Logger: log}, a.store, a.producer)
+	a.server = api.New(api.Config{
+		WaitBudget: o.WaitBudget, ProduceTimeout: o.ProduceTimeout, ReadTimeout: apiReadTimeout,
+		Reply: a.replies.Route(), Logger: log,
+	}, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.HTTPAddr, err)
@@ -77,9 +81,15 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 // Addr is the address the API listens on.
 func (a *API) Addr() string { return a.ln.Addr().String() }
 
-// Run serves until ctx ends, then drains requests in flight for up to 10s.
+// Run serves until ctx ends (SIGTERM), then drains: /readyz turns 503 and
+// new commands are refused, the listener closes, and requests in flight get
+// their outcomes, for up to --drain-timeout. The reply listener runs until
+// the drain is over: requests in flight are answered from it.
 func (a *API) Run(ctx context.Context) error {
-	go a.replies.Run(ctx, a.server.Deliver)
+	repliesCtx, stopReplies := context.WithCancel(context.WithoutCancel(ctx))
+	repliesDone := make(chan struct{})
+	go func() { defer close(repliesDone); a.replies.Run(repliesCtx, a.server.Deliver) }()
+	defer func() { stopReplies(); <-repliesDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.ln) }()
 	select {
@@ -87,10 +97,15 @@ func (a *API) Run(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	a.server.Drain()
+	a.log.Info("draining: requests in flight get their outcomes", "drain_timeout", a.drain)
+	shutdown, cancel := context.WithTimeout(context.Background(), a.drain)
 	defer cancel()
-	if err := a.http.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	if err := a.http.Shutdown(shutdown); err != nil {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		a.log.Warn("drain timeout: requests still in flight are cut off", "drain_timeout", a.drain)
 	}
 	return nil
 }

@@ -30,9 +30,12 @@ type amountRequest struct {
 }
 
 type commandResponse struct {
-	CommandID string          `json:"command_id"`
-	Status    ledger.Status   `json:"status"`
-	Account   *ledger.Account `json:"account,omitempty"`
+	CommandID string        `json:"command_id"`
+	Status    ledger.Status `json:"status"`
+	// Deadline is set while the command is pending: it is decided by then
+	// (applied, refused or expired), never later.
+	Deadline *time.Time      `json:"deadline,omitempty"`
+	Account  *ledger.Account `json:"account,omitempty"`
 }
 
 func (s *Server) openAccount(c echo.Context) error {
@@ -87,6 +90,10 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	} else {
 		cmd.ID = s.cfg.NewID()
 	}
+	// The deadline travels in the record (milliseconds, as the envelope
+	// writes it): a command the consumer reaches later is refused as
+	// expired, so a 202 never means "may apply at any time".
+	cmd.Deadline = s.cfg.Now().Add(s.cfg.CommandDeadline).UTC().Truncate(time.Millisecond)
 	fp := cmd.Fingerprint()
 
 	// A retry of a decided request is submitted again: the consumer
@@ -136,8 +143,15 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	if !errors.Is(err, ledger.ErrNotFound) {
 		s.log.Warn("read outcome after the wait budget", "command_id", cmd.ID, "err", err)
 	}
+	return s.accepted(c, cmd)
+}
+
+// accepted answers 202: the command is in the log, or may be, and is
+// decided by its deadline. The deadline is remembered for GET.
+func (s *Server) accepted(c echo.Context, cmd ledger.Command) error {
+	s.pending.add(cmd.ID, cmd.Deadline, s.cfg.Now())
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/commands/"+cmd.ID)
-	return c.JSON(http.StatusAccepted, commandResponse{CommandID: cmd.ID, Status: ledger.StatusPending})
+	return c.JSON(http.StatusAccepted, commandResponse{CommandID: cmd.ID, Status: ledger.StatusPending, Deadline: &cmd.Deadline})
 }
 
 func (s *Server) answerStored(c echo.Context, cmd ledger.Command, fp []byte, out ledger.Outcome, storedFP []byte) error {
@@ -194,7 +208,7 @@ func (s *Server) getCommand(c echo.Context) error {
 	}
 	out, _, err := s.store.Outcome(c.Request().Context(), id)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return s.problem(c, newProblem(codeCommandNotFound, "no outcome for this command (yet)"))
+		return s.undecided(c, id)
 	}
 	if err != nil {
 		return err
@@ -215,4 +229,22 @@ func newCommandID() string {
 		return uuid.NewString()
 	}
 	return id.String()
+}
+
+// undecided answers GET for a command with no stored outcome: pending until
+// its deadline (if this instance submitted it), expired once the deadline
+// and a grace period for clocks and commits have passed, else not found.
+func (s *Server) undecided(c echo.Context, id string) error {
+	now := s.cfg.Now()
+	deadline, ok := s.pending.deadline(id, now)
+	if !ok {
+		return s.problem(c, newProblem(codeCommandNotFound, "no outcome for this command: it was never submitted, or it is still in flight; a command is decided by the deadline its 202 response gave, and a command with no outcome a minute after its deadline never takes effect"))
+	}
+	if now.Sub(deadline) <= deadlineGrace {
+		return c.JSON(http.StatusOK, commandResponse{CommandID: id, Status: ledger.StatusPending, Deadline: &deadline})
+	}
+	return c.JSON(http.StatusOK, ledger.Outcome{
+		CommandID: id, Status: ledger.StatusRejected, Code: ledger.CodeExpired,
+		Detail: "the command was not decided before its deadline " + deadline.Format(time.RFC3339Nano) + "; it did not take effect and never will",
+	})
 }

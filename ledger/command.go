@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"time"
 )
 
 // Kind names what a command does.
@@ -27,6 +28,11 @@ type Command struct {
 	// Currency and OverdraftLimit are set for open_account.
 	Currency       string
 	OverdraftLimit int64
+	// Deadline is the last moment the command may be decided; decided
+	// later, it is refused as expired (DecideAt). Zero: no deadline. It is
+	// not part of the Fingerprint: a retry with a later deadline is the
+	// same request.
+	Deadline time.Time
 }
 
 // MaxCommandIDLen is the longest command ID accepted.
@@ -64,7 +70,8 @@ func (c Command) Validate() error {
 	}
 }
 
-// Fingerprint is a digest of everything the command asks for except its ID.
+// Fingerprint is a digest of everything the command asks for except its ID
+// and its deadline.
 // Two requests that reuse an idempotency key must have equal fingerprints;
 // otherwise the second is a different request and is refused.
 func (c Command) Fingerprint() []byte {

@@ -1,6 +1,9 @@
 package ledger
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Decision is what Decide returns: the outcome, and for an applied command
 // the account's new state and its journal entry.
@@ -67,4 +70,23 @@ func Decide(acc *Account, cmd Command) Decision {
 	default:
 		return reject(CodeInvalidCommand, fmt.Sprintf("unknown command kind %q", cmd.Kind))
 	}
+}
+
+// DecideAt decides cmd as Decide does, unless its deadline has passed at
+// now: then it is refused as expired and changes nothing. now is the
+// decider's clock, read once per decision and passed in, so the rule stays
+// pure and testable.
+func DecideAt(acc *Account, cmd Command, now time.Time) Decision {
+	if !cmd.Deadline.IsZero() && now.After(cmd.Deadline) {
+		out := Outcome{
+			CommandID: cmd.ID, Kind: cmd.Kind, AccountID: cmd.AccountID, Status: StatusRejected, Code: CodeExpired,
+			Detail: fmt.Sprintf("the command was not decided before its deadline %s; it did not take effect", cmd.Deadline.UTC().Format(time.RFC3339Nano)),
+		}
+		if acc != nil {
+			a := acc.withDerived()
+			out.Account = &a
+		}
+		return Decision{Outcome: out}
+	}
+	return Decide(acc, cmd)
 }

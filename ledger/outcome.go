@@ -25,6 +25,9 @@ const (
 	CodeInvalidCommand       Code = "invalid_command"
 	CodeIdempotencyMismatch  Code = "idempotency_key_reused"
 	CodeMisrouted            Code = "misrouted"
+	// CodeExpired: the command reached its decider after its deadline and
+	// never took effect.
+	CodeExpired Code = "expired"
 )
 
 // Outcome is the stored, replayable result of one command: what the caller

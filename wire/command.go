@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -36,6 +37,11 @@ const (
 //
 //	{"v":1,"kind":"deposit","account_id":"alice","amount":100}
 //	{"v":1,"kind":"open_account","account_id":"alice","currency":"USD","overdraft_limit":0}
+//	{"v":1,"kind":"withdrawal","account_id":"alice","amount":25,"deadline":"2026-11-30T13:00:00.000Z"}
+//
+// deadline (optional, RFC 3339): the last moment the command may be
+// decided; decided later, it is refused as "expired". Without it, the
+// consumer takes the record's timestamp plus its default deadline.
 type Envelope struct {
 	V              int         `json:"v"`
 	Kind           ledger.Kind `json:"kind"`
@@ -43,14 +49,22 @@ type Envelope struct {
 	Amount         int64       `json:"amount,omitempty"`
 	Currency       string      `json:"currency,omitempty"`
 	OverdraftLimit int64       `json:"overdraft_limit,omitempty"`
+	Deadline       string      `json:"deadline,omitempty"`
 }
+
+// deadlineLayout writes deadlines in UTC with milliseconds.
+const deadlineLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // EncodeCommand returns the record value for cmd.
 func EncodeCommand(cmd ledger.Command) ([]byte, error) {
-	return json.Marshal(Envelope{
+	env := Envelope{
 		V: EnvelopeVersion, Kind: cmd.Kind, AccountID: cmd.AccountID,
 		Amount: cmd.Amount, Currency: cmd.Currency, OverdraftLimit: cmd.OverdraftLimit,
-	})
+	}
+	if !cmd.Deadline.IsZero() {
+		env.Deadline = cmd.Deadline.UTC().Format(deadlineLayout)
+	}
+	return json.Marshal(env)
 }
 
 // DecodeCommand parses a record value into a validated command with the
@@ -71,6 +85,13 @@ func DecodeCommand(id string, value []byte) (ledger.Command, error) {
 	cmd := ledger.Command{
 		ID: id, Kind: env.Kind, AccountID: env.AccountID, Amount: env.Amount,
 		Currency: env.Currency, OverdraftLimit: env.OverdraftLimit,
+	}
+	if env.Deadline != "" {
+		d, err := time.Parse(time.RFC3339Nano, env.Deadline)
+		if err != nil {
+			return ledger.Command{}, &ledger.FieldError{Field: "deadline", Reason: "must be an RFC 3339 timestamp such as 2026-11-30T13:00:00Z"}
+		}
+		cmd.Deadline = d
 	}
 	if err := cmd.Validate(); err != nil {
 		return ledger.Command{}, err

@@ -34,6 +34,7 @@ type Options struct {
 	Linger          time.Duration
 	InstanceID      string
 	LogLevel        string
+	CommandDeadline time.Duration
 }
 
 // Defaults, each overridable by flag or environment variable.
@@ -54,6 +55,7 @@ func defaultOptions() Options {
 		CacheAccounts:   100_000,
 		DBMaxConns:      16,
 		LogLevel:        "info",
+		CommandDeadline: time.Hour,
 	}
 }
 
@@ -71,6 +73,9 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 	}
 	if o.WaitBudget <= 0 || o.SessionTimeout <= 0 || o.Heartbeat <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
+	}
+	if o.CommandDeadline < time.Second || o.CommandDeadline <= o.WaitBudget {
+		errs = append(errs, fmt.Errorf("--command-deadline %s must be at least 1s and longer than --wait-budget %s", o.CommandDeadline, o.WaitBudget))
 	}
 	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 || o.CacheAccounts < 1 {
 		errs = append(errs, errors.New("--max-batch, --appliers, --cache-accounts and --db-max-conns must be at least 1"))
@@ -127,6 +132,12 @@ func (f *flagSet) dur(p *time.Duration, name, env, usage string) {
 // The flag groups, shared by the roles that need them.
 func (f *flagSet) common() {
 	f.str(&f.o.LogLevel, "log-level", "ORDO_LOG_LEVEL", "log level: debug, info, warn, error")
+}
+
+// deadline is shared by the API (which stamps it on each command) and the
+// consumer (which applies it to records that carry none).
+func (f *flagSet) deadline() {
+	f.dur(&f.o.CommandDeadline, "command-deadline", "ORDO_COMMAND_DEADLINE", "how long after its request a command may still be decided; the consumer refuses it as expired after that, so a 202 always has an end")
 }
 
 func (f *flagSet) kafka() {

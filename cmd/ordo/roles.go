@@ -64,7 +64,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		a.Close()
 		return nil, err
 	}
-	a.server = api.New(api.Config{WaitBudget: o.WaitBudget, Reply: a.replies.Route(), Logger: log}, a.store, a.producer)
+	a.server = api.New(api.Config{WaitBudget: o.WaitBudget, CommandDeadline: o.CommandDeadline, Reply: a.replies.Route(), Logger: log}, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.HTTPAddr, err)
@@ -136,7 +136,8 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	proc, err := consumer.New(ctx, consumer.Config{
 		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
-		MaxBatch: o.MaxBatch, Appliers: o.Appliers, CacheAccounts: o.CacheAccounts, Logger: log,
+		MaxBatch: o.MaxBatch, Appliers: o.Appliers, CacheAccounts: o.CacheAccounts,
+		CommandDeadline: o.CommandDeadline, Logger: log,
 	}, store)
 	if err != nil {
 		store.Close()

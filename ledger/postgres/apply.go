@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -218,7 +219,7 @@ func decideBatches(order []int, batches []PartitionBatch, prev []int64, st *batc
 				results[i][j].Skipped = true
 				continue
 			}
-			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st.prior, st.accounts, w)
+			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st, w)
 			last = r.Offset
 		}
 		if last >= 0 {
@@ -316,7 +317,8 @@ const guardFailed = "OR001"
 
 // decideRecord decides one record against the batch's state, updates that
 // state and queues the writes.
-func decideRecord(r Record, partition int32, prior map[string]priorCommand, accounts map[string]*accountState, w *batchWriter) ledger.Outcome {
+func decideRecord(r Record, partition int32, bs *batchState, w *batchWriter) ledger.Outcome {
+	prior, accounts := bs.prior, bs.accounts
 	if p, ok := prior[r.CommandID]; ok {
 		if r.Code == "" && !bytes.Equal(p.fingerprint, r.Command.Fingerprint()) {
 			return ledger.Outcome{
@@ -336,7 +338,7 @@ func decideRecord(r Record, partition int32, prior map[string]priorCommand, acco
 		fp = []byte{}
 	} else {
 		st := accounts[r.Command.AccountID]
-		d := ledger.Decide(st.current, r.Command)
+		d := ledger.DecideAt(st.current, r.Command, bs.now)
 		if d.Account != nil {
 			st.current = d.Account
 			w.entry(*d.Entry)
@@ -361,10 +363,13 @@ type accountState struct {
 type batchState struct {
 	prior    map[string]priorCommand
 	accounts map[string]*accountState
+	// now is the decision time of the batch's commands, for their
+	// deadlines: read once, when the attempt starts deciding.
+	now time.Time
 }
 
 func newBatchState() *batchState {
-	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}}
+	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}, now: time.Now()}
 }
 
 // keys appends the command IDs and the accounts not seen yet of recs.

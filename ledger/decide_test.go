@@ -42,7 +42,7 @@ func TestDecide(t *testing.T) {
 			if tt.acc != nil {
 				before = *tt.acc
 			}
-			d := Decide(tt.acc, tt.cmd)
+			d := Decide(State{Account: tt.acc}, tt.cmd)
 			if tt.acc != nil && *tt.acc != before {
 				t.Fatalf("Decide mutated its input: got %+v, want %+v", *tt.acc, before)
 			}
@@ -90,7 +90,7 @@ func TestDecideSequence(t *testing.T) {
 	acc := &Account{ID: "alice", Currency: "USD", Balance: 100, Version: 1}
 	applied, refused := 0, 0
 	for i := 0; i < 50; i++ {
-		d := Decide(acc, Command{ID: "w", Kind: KindWithdrawal, AccountID: "alice", Amount: 10})
+		d := Decide(State{Account: acc}, Command{ID: "w", Kind: KindWithdrawal, AccountID: "alice", Amount: 10})
 		switch d.Outcome.Status {
 		case StatusApplied:
 			applied++
@@ -148,7 +148,7 @@ func TestDecideAt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := Command{ID: "c1", Kind: KindWithdrawal, AccountID: "alice", Amount: 40, Deadline: tt.deadline}
-			d := DecideAt(tt.acc, cmd, tt.now)
+			d := DecideAt(State{Account: tt.acc}, cmd, tt.now)
 			if d.Outcome.Status != tt.wantStatus || d.Outcome.Code != tt.wantCode {
 				t.Fatalf("got %s/%s, want %s/%s", d.Outcome.Status, d.Outcome.Code, tt.wantStatus, tt.wantCode)
 			}

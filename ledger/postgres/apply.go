@@ -338,7 +338,7 @@ func decideRecord(r Record, partition int32, bs *batchState, w *batchWriter) led
 		fp = []byte{}
 	} else {
 		st := accounts[r.Command.AccountID]
-		d := ledger.DecideAt(st.current, r.Command, bs.now)
+		d := ledger.DecideAt(ledger.State{Account: st.current}, r.Command, bs.now)
 		if d.Account != nil {
 			st.current = d.Account
 			w.entry(*d.Entry)

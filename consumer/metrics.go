@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ordo-dev/ordo/ledger/postgres"
+	"github.com/ordo-dev/ordo/ledger"
 )
 
 // metrics are the processor's Prometheus metrics, on a registry of their
@@ -42,7 +42,7 @@ func newMetrics(p *Processor) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
 		}),
 	}
-	batches := func(way string, n func(postgres.ApplyStats) int64) prometheus.Collector {
+	batches := func(way string, n func(ledger.ApplyStats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "ordo_consumer_batches_total",
 			Help:        "Batch transactions committed: cached (decided from the partition owner's memory, one round trip) or locked (partition rows locked and state read first).",
@@ -50,11 +50,11 @@ func newMetrics(p *Processor) *metrics {
 		}, func() float64 { return float64(n(p.store.Stats())) })
 	}
 	m.reg.MustRegister(
-		batches("cached", func(s postgres.ApplyStats) int64 { return s.Cached }),
-		batches("locked", func(s postgres.ApplyStats) int64 { return s.Locked }),
+		batches("cached", func(s ledger.ApplyStats) int64 { return s.Cached }),
+		batches("locked", func(s ledger.ApplyStats) int64 { return s.Locked }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ordo_consumer_batch_fallbacks_total",
-			Help: "Cached attempts that a guard or an error sent back to the locked way. Rising steadily means the caches are wrong: is something else writing the accounts?",
+			Help: "Cached attempts sent back to the locked way: a command ID decided before this owner claimed its partition (a retry of an older command; remembered from then on), a claim lost to another consumer, a guard finding the database other than the owner's memory (something else writing the accounts), or a database error. Retries of commands decided under the current claim are answered from memory and never count.",
 		}, func() float64 { return float64(p.store.Stats().Fallbacks) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ordo_consumer_commands_decided_total",
@@ -82,7 +82,7 @@ func (p *Processor) MetricsHandler() http.Handler {
 
 // committed records a committed transaction that began at began: each
 // partition's records and their results.
-func (m *metrics) committed(began time.Time, parts []*pending, results [][]postgres.Result) {
+func (m *metrics) committed(began time.Time, parts []*pending, results [][]ledger.Result) {
 	now := time.Now()
 	var n int64
 	for i, pt := range parts {

@@ -15,16 +15,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
 	"github.com/ordo-dev/ordo/wire"
 )
 
-// Store is what the processor needs from the ledger's storage.
+// Store is what the processor needs from the ledger's storage, in the
+// domain's terms. ApplyBatches decides and stores the batches of several
+// partitions in one transaction, each under its claim; how it stores them
+// (and what it keeps in memory per claim) is the store's concern.
 type Store interface {
-	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (postgres.Claim, error)
-	ApplyBatches(ctx context.Context, batches []postgres.PartitionBatch) ([][]postgres.Result, error)
-	Partitions(ctx context.Context, topic string) ([]postgres.PartitionState, error)
-	Stats() postgres.ApplyStats
+	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (ledger.Claim, error)
+	ApplyBatches(ctx context.Context, batches []ledger.PartitionBatch) ([][]ledger.Result, error)
+	Partitions(ctx context.Context, topic string) ([]ledger.PartitionState, error)
+	Stats() ledger.ApplyStats
 }
 
 // Config configures a Processor. Zero durations and sizes take the defaults
@@ -49,12 +53,6 @@ type Config struct {
 	// Default 1: on the 2-core machine in BENCHMARKS.md one applier, with
 	// the biggest transactions, beat two and four.
 	Appliers int
-	// CacheAccounts: how many accounts each claimed partition keeps in
-	// memory, so that a batch touching only cached accounts is decided
-	// without reading and committed in one round trip (see
-	// postgres.Cache). The cache is dropped whenever the partition is
-	// claimed again. Default postgres.DefaultCacheAccounts (100,000).
-	CacheAccounts int
 	// BatchTimeout: how long one batch transaction may take before it is
 	// abandoned and retried. Default 30s.
 	BatchTimeout time.Duration
@@ -214,7 +212,7 @@ func (p *Processor) Run(ctx context.Context) error {
 				return // not ours (any more): the new owner fetches it again
 			}
 			// Decoding here overlaps it with the applier's transaction.
-			f := fetched{w: w, recs: fp.Records, decoded: make([]postgres.Record, len(fp.Records))}
+			f := fetched{w: w, recs: fp.Records, decoded: make([]ledger.Record, len(fp.Records))}
 			for i, r := range fp.Records {
 				f.decoded[i] = p.decode(r)
 			}
@@ -307,7 +305,7 @@ func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[i
 // holds the claim is no longer in the group (the group was deleted and its
 // generations restarted). That check only serves liveness: if it is wrong,
 // the rightful owner's next claim fences this one off again.
-func (p *Processor) claim(ctx context.Context, partition, generation int32, member string) (postgres.Claim, error) {
+func (p *Processor) claim(ctx context.Context, partition, generation int32, member string) (ledger.Claim, error) {
 	for {
 		claim, err := p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, false, p.topicID)
 		if errors.Is(err, postgres.ErrStaleGeneration) {
@@ -315,7 +313,7 @@ func (p *Processor) claim(ctx context.Context, partition, generation int32, memb
 				p.log.Warn("forcing the claim: its holder is not in the group (was the group recreated?)", "partition", partition)
 				return p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, true, p.topicID)
 			}
-			return postgres.Claim{}, err
+			return ledger.Claim{}, err
 		}
 		if err == nil || ctx.Err() != nil || errors.Is(err, postgres.ErrTopicRecreated) {
 			return claim, err
@@ -324,7 +322,7 @@ func (p *Processor) claim(ctx context.Context, partition, generation int32, memb
 		select {
 		case <-time.After(p.cfg.RetryBackoff):
 		case <-ctx.Done():
-			return postgres.Claim{}, ctx.Err()
+			return ledger.Claim{}, ctx.Err()
 		}
 	}
 }
@@ -377,8 +375,8 @@ func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 	p.stopWorkers(lost[p.cfg.Topic])
 }
 
-func (p *Processor) startWorker(claim postgres.Claim) {
-	w := &worker{claim: claim, cache: postgres.NewCache(claim, p.cfg.CacheAccounts), applier: p.appliers[int(claim.Partition)%len(p.appliers)]}
+func (p *Processor) startWorker(claim ledger.Claim) {
+	w := &worker{claim: claim, applier: p.appliers[int(claim.Partition)%len(p.appliers)]}
 	p.mu.Lock()
 	if old := p.workers[claim.Partition]; old != nil {
 		old.halted.Store(true)

@@ -21,8 +21,7 @@ import (
 // worker is the state of one claimed partition. Its records are applied
 // only by its applier, in offset order.
 type worker struct {
-	claim   postgres.Claim
-	cache   *postgres.Cache // this claim's accounts and offset; only the applier touches it
+	claim   ledger.Claim
 	applier *applier
 	halted  atomic.Bool // set when the partition is revoked, lost or fenced
 }
@@ -42,7 +41,7 @@ type applier struct {
 type fetched struct {
 	w       *worker
 	recs    []*kgo.Record
-	decoded []postgres.Record // recs, decoded
+	decoded []ledger.Record // recs, decoded
 }
 
 func newApplier(p *Processor) *applier {
@@ -86,7 +85,7 @@ func (a *applier) wait() {
 type pending struct {
 	w       *worker
 	recs    []*kgo.Record
-	decoded []postgres.Record
+	decoded []ledger.Record
 }
 
 // apply commits the fetched records, retrying database errors until they
@@ -110,9 +109,9 @@ func (a *applier) apply(batch []fetched) {
 		if len(parts) == 0 {
 			return
 		}
-		batches := make([]postgres.PartitionBatch, len(parts))
+		batches := make([]ledger.PartitionBatch, len(parts))
 		for i, pt := range parts {
-			batches[i] = postgres.PartitionBatch{Claim: pt.w.claim, Records: pt.decoded, Cache: pt.w.cache}
+			batches[i] = ledger.PartitionBatch{Claim: pt.w.claim, Records: pt.decoded}
 		}
 		began := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.BatchTimeout)
@@ -159,9 +158,9 @@ func (a *applier) apply(batch []fetched) {
 // decode turns a Kafka record into a ledger record. Records that cannot be
 // decoded or sit on the wrong partition become rejections: they are recorded
 // and answered, and never block the partition.
-func (p *Processor) decode(r *kgo.Record) postgres.Record {
-	out := postgres.Record{Offset: r.Offset, AccountID: storableKey(r.Key), CommandID: wire.DefaultCommandID(r.Partition, r.Offset)}
-	reject := func(code ledger.Code, detail string) postgres.Record {
+func (p *Processor) decode(r *kgo.Record) ledger.Record {
+	out := ledger.Record{Offset: r.Offset, AccountID: storableKey(r.Key), CommandID: wire.DefaultCommandID(r.Partition, r.Offset)}
+	reject := func(code ledger.Code, detail string) ledger.Record {
 		out.Code, out.Detail = code, storableText(detail)
 		return out
 	}
@@ -193,7 +192,7 @@ func (p *Processor) decode(r *kgo.Record) postgres.Record {
 // committedBatch is one partition's share of a committed transaction.
 type committedBatch struct {
 	recs    []*kgo.Record
-	results []postgres.Result
+	results []ledger.Result
 }
 
 // runReplier publishes the outcomes of committed batches until Close, and
@@ -219,7 +218,7 @@ func (p *Processor) runReplier() {
 // reply publishes the outcomes of a committed batch to the requesters that
 // asked for one. Replies are best effort: a lost reply costs the requester a
 // wait and a read from Postgres, never a second application.
-func (p *Processor) reply(recs []*kgo.Record, results []postgres.Result) {
+func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 	for i, r := range recs {
 		if results[i].Skipped {
 			continue

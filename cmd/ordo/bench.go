@@ -347,7 +347,7 @@ func startSystem(ctx context.Context, name, pgURL string, f benchFlags, log *slo
 	if err != nil {
 		return nil, err
 	}
-	store, err := postgres.Open(ctx, dbURL, int32(f.baselineConns))
+	store, err := postgres.Open(ctx, dbURL, postgres.Options{MaxConns: int32(f.baselineConns)})
 	if err != nil {
 		pool.Close()
 		return nil, err

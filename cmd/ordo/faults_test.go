@@ -71,7 +71,7 @@ func TestZombieConsumerCannotCommit(t *testing.T) {
 	openAccount(t, a, "alice", 100)
 	part := int32(zombie.proc.PartitionOf("alice"))
 
-	store, err := postgres.Open(context.Background(), e.opts.DatabaseURL, 2)
+	store, err := postgres.Open(context.Background(), e.opts.DatabaseURL, postgres.Options{MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

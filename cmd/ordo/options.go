@@ -31,10 +31,14 @@ type Options struct {
 	Appliers        int
 	CacheAccounts   int
 	DBMaxConns      int
-	Linger          time.Duration
-	InstanceID      string
-	LogLevel        string
-	CommandDeadline time.Duration
+	// Session timeouts of the role's Postgres connections (0: not set).
+	DBStatementTimeout         time.Duration
+	DBLockTimeout              time.Duration
+	DBIdleInTransactionTimeout time.Duration
+	Linger                     time.Duration
+	InstanceID                 string
+	LogLevel                   string
+	CommandDeadline            time.Duration
 }
 
 // Defaults, each overridable by flag or environment variable.
@@ -54,8 +58,12 @@ func defaultOptions() Options {
 		Appliers:        1,
 		CacheAccounts:   100_000,
 		DBMaxConns:      16,
-		LogLevel:        "info",
-		CommandDeadline: time.Hour,
+		// See DESIGN.md, "Session timeouts".
+		DBStatementTimeout:         10 * time.Second,
+		DBLockTimeout:              5 * time.Second,
+		DBIdleInTransactionTimeout: 5 * time.Second,
+		LogLevel:                   "info",
+		CommandDeadline:            time.Hour,
 	}
 }
 
@@ -79,6 +87,9 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 	}
 	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 || o.CacheAccounts < 1 {
 		errs = append(errs, errors.New("--max-batch, --appliers, --cache-accounts and --db-max-conns must be at least 1"))
+	}
+	if o.DBStatementTimeout < 0 || o.DBLockTimeout < 0 || o.DBIdleInTransactionTimeout < 0 {
+		errs = append(errs, errors.New("--db-statement-timeout, --db-lock-timeout and --db-idle-in-transaction-timeout must not be negative (0 turns one off)"))
 	}
 	return errors.Join(errs...)
 }
@@ -151,6 +162,9 @@ func (f *flagSet) kafka() {
 func (f *flagSet) database() {
 	f.databaseURL()
 	f.num(&f.o.DBMaxConns, "db-max-conns", "ORDO_DB_MAX_CONNS", "most Postgres connections in the pool")
+	f.dur(&f.o.DBStatementTimeout, "db-statement-timeout", "ORDO_DB_STATEMENT_TIMEOUT", "Postgres statement_timeout of every connection: the server cancels a statement running longer (0: off)")
+	f.dur(&f.o.DBLockTimeout, "db-lock-timeout", "ORDO_DB_LOCK_TIMEOUT", "Postgres lock_timeout: a statement waiting this long for a lock fails and is retried (0: off)")
+	f.dur(&f.o.DBIdleInTransactionTimeout, "db-idle-in-transaction-timeout", "ORDO_DB_IDLE_IN_TRANSACTION_TIMEOUT", "Postgres idle_in_transaction_session_timeout: the server ends a session idle inside a transaction this long (a frozen consumer), releasing its locks (0: off)")
 }
 
 func (f *flagSet) databaseURL() {

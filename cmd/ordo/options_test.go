@@ -21,6 +21,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"deadline under a second", func(o *Options) { o.CommandDeadline = 500 * time.Millisecond; o.WaitBudget = 100 * time.Millisecond }, false},
 		{"deadline within the wait budget", func(o *Options) { o.CommandDeadline = 5 * time.Second }, false},
 		{"short deadline", func(o *Options) { o.CommandDeadline = 2 * time.Second; o.WaitBudget = time.Second }, true},
+		{"session timeouts off", func(o *Options) {
+			o.DBStatementTimeout, o.DBLockTimeout, o.DBIdleInTransactionTimeout = 0, 0, 0
+		}, true},
+		{"negative statement timeout", func(o *Options) { o.DBStatementTimeout = -1 }, false},
+		{"negative lock timeout", func(o *Options) { o.DBLockTimeout = -1 }, false},
+		{"negative idle in transaction timeout", func(o *Options) { o.DBIdleInTransactionTimeout = -1 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

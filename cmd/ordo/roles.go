@@ -49,7 +49,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	}
 	a := &API{log: log}
 	var err error
-	if a.store, err = postgres.Open(ctx, o.DatabaseURL, int32(o.DBMaxConns)); err != nil {
+	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o)); err != nil {
 		return nil, err
 	}
 	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.WaitBudget, time.Second), Logger: log}); err != nil {
@@ -129,14 +129,14 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	if err := ensureTopics(ctx, o, log); err != nil {
 		return nil, err
 	}
-	store, err := postgres.Open(ctx, o.DatabaseURL, int32(o.DBMaxConns))
+	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o))
 	if err != nil {
 		return nil, err
 	}
 	proc, err := consumer.New(ctx, consumer.Config{
 		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
-		MaxBatch: o.MaxBatch, Appliers: o.Appliers, CacheAccounts: o.CacheAccounts,
+		MaxBatch: o.MaxBatch, Appliers: o.Appliers,
 		CommandDeadline: o.CommandDeadline, Logger: log,
 	}, store)
 	if err != nil {
@@ -183,9 +183,21 @@ func (c *Consumer) Close() {
 	c.store.Close()
 }
 
-// migrate applies the schema migrations.
+// storeOptions are the store's settings for the api and consumer roles.
+func storeOptions(o Options) postgres.Options {
+	return postgres.Options{
+		MaxConns:                 int32(o.DBMaxConns),
+		StatementTimeout:         o.DBStatementTimeout,
+		LockTimeout:              o.DBLockTimeout,
+		IdleInTransactionTimeout: o.DBIdleInTransactionTimeout,
+		CacheAccounts:            o.CacheAccounts,
+	}
+}
+
+// migrate applies the schema migrations. Its connections have no session
+// timeouts: a migration may rightly take long and wait for locks.
 func migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	store, err := postgres.Open(ctx, databaseURL, 2)
+	store, err := postgres.Open(ctx, databaseURL, postgres.Options{MaxConns: 2})
 	if err != nil {
 		return err
 	}

@@ -15,27 +15,6 @@ import (
 	"github.com/ordo-dev/ordo/wire"
 )
 
-// Record is one consumed command record, ready to apply.
-type Record struct {
-	Offset    int64
-	CommandID string
-	AccountID string         // the record key
-	Command   ledger.Command // valid when Code is empty
-	// Code, when set, rejects the record before it is decided: it could not
-	// be decoded (CodeInvalidCommand) or sits on the wrong partition
-	// (CodeMisrouted). Detail says why.
-	Code   ledger.Code
-	Detail string
-}
-
-// Result is what applying one record produced.
-type Result struct {
-	Outcome ledger.Outcome
-	// Skipped is true for a record below the stored offset: it was applied
-	// by an earlier batch and must not be answered again.
-	Skipped bool
-}
-
 type priorCommand struct {
 	fingerprint []byte
 	outcome     ledger.Outcome
@@ -50,23 +29,12 @@ type priorCommand struct {
 // whose command ID was already decided gets the stored outcome (or, with a
 // different fingerprint, an idempotency_key_reused rejection) and changes
 // nothing.
-func (s *Store) ApplyBatch(ctx context.Context, claim Claim, recs []Record) ([]Result, error) {
-	res, err := s.ApplyBatches(ctx, []PartitionBatch{{Claim: claim, Records: recs}})
+func (s *Store) ApplyBatch(ctx context.Context, claim ledger.Claim, recs []ledger.Record) ([]ledger.Result, error) {
+	res, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: claim, Records: recs}})
 	if err != nil {
 		return nil, err
 	}
 	return res[0], nil
-}
-
-// PartitionBatch is a run of records from one partition under its claim.
-type PartitionBatch struct {
-	Claim   Claim
-	Records []Record
-	// Cache, when set, is the owner's memory of the partition under this
-	// claim: a batch it covers commits in one round trip without reading
-	// (see Cache). It is updated when the batch commits, and cleared when
-	// an attempt fails.
-	Cache *Cache
 }
 
 // FencedError reports the partitions whose claims are no longer the stored
@@ -88,10 +56,11 @@ func (e *FencedError) Unwrap() error { return ledger.ErrFenced }
 // commits and the error is a *FencedError naming those partitions; the
 // caller drops them and retries the rest.
 //
-// When every batch's Cache covers it, the transaction is one round trip;
-// otherwise, or when a guard of that attempt fails, it is two: the
-// partition rows are locked and the commands and accounts read first.
-func (s *Store) ApplyBatches(ctx context.Context, batches []PartitionBatch) ([][]Result, error) {
+// When the owner's cache of every batch's partition covers it (see cache),
+// the transaction is one round trip; otherwise, or when a guard of that
+// attempt fails, it is two: the partition rows are locked and the commands
+// and accounts read first.
+func (s *Store) ApplyBatches(ctx context.Context, batches []ledger.PartitionBatch) ([][]ledger.Result, error) {
 	results, err := s.applyBatches(ctx, batches)
 	if err != nil {
 		if errors.Is(err, ledger.ErrFenced) {
@@ -104,7 +73,7 @@ func (s *Store) ApplyBatches(ctx context.Context, batches []PartitionBatch) ([][
 
 // applyBatches tries the cached way when the caches cover every batch, and
 // falls back to the locked way.
-func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][]Result, error) {
+func (s *Store) applyBatches(ctx context.Context, batches []ledger.PartitionBatch) ([][]ledger.Result, error) {
 	if len(batches) == 0 {
 		return nil, nil
 	}
@@ -112,33 +81,44 @@ func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][
 	// Rows are locked in partition order, so two transactions that lock
 	// overlapping sets (an old and a new owner mid-rebalance) cannot deadlock.
 	order := make([]int, len(batches))
-	cached := true
 	for i, b := range batches {
 		order[i] = i
 		if b.Claim.Topic != topic {
 			return nil, fmt.Errorf("batches of topics %s and %s in one transaction", topic, b.Claim.Topic)
 		}
-		cached = cached && b.Cache.covers(b.Records)
 	}
 	slices.SortFunc(order, func(a, b int) int { return int(batches[a].Claim.Partition) - int(batches[b].Claim.Partition) })
+	caches := make([]*cache, len(batches))
+	cached := true
+	for i, b := range batches {
+		caches[i] = s.caches.take(b.Claim)
+		cached = cached && caches[i].covers(b.Records)
+	}
+	defer s.caches.give(caches)
 
 	var (
-		results [][]Result
+		results [][]ledger.Result
 		nexts   []int64
 		st      *batchState
 		err     error
 	)
 	if cached {
-		results, nexts, st, err = s.applyCached(ctx, topic, order, batches)
+		results, nexts, st, err = s.applyCached(ctx, topic, order, batches, caches)
 		if err == nil {
 			s.stats.cached.Add(1)
 		} else {
-			// A guard failed (the cache was wrong, a command ID was
-			// decided before, the claim is gone) or the database did:
-			// nothing of the attempt committed, or, if the connection broke
-			// at COMMIT, the locked way finds its offsets stored and skips.
+			// A guard failed (the cache was wrong, a command ID not
+			// remembered was decided before, the claim is gone) or the
+			// database did: nothing of the attempt committed, or, if the
+			// connection broke at COMMIT, the locked way finds its offsets
+			// stored and skips.
 			s.stats.fallbacks.Add(1)
-			s.resetCaches(batches)
+			// When only a command ID decided before this claim tripped
+			// the key (nothing the cache can know), the caches are still
+			// right; after any other failure they may not be.
+			if !isDuplicateCommand(err) {
+				resetCaches(caches)
+			}
 			if ctx.Err() != nil {
 				return nil, err
 			}
@@ -147,36 +127,63 @@ func (s *Store) applyBatches(ctx context.Context, batches []PartitionBatch) ([][
 	if !cached || err != nil {
 		results, nexts, st, err = s.applyLocked(ctx, topic, order, batches)
 		if err != nil {
-			s.resetCaches(batches)
+			var fe *FencedError
+			if errors.As(err, &fe) {
+				for i, b := range batches {
+					if slices.Contains(fe.Partitions, b.Claim.Partition) {
+						s.caches.drop(caches[i])
+					}
+				}
+			}
+			resetCaches(caches)
 			return nil, err
 		}
 		s.stats.locked.Add(1)
 	}
 	for i, b := range batches {
-		b.Cache.committed(nexts[i], b.Records, st.accounts)
+		caches[i].committed(nexts[i], b.Records, st)
 	}
 	return results, nil
 }
 
-func (s *Store) resetCaches(batches []PartitionBatch) {
-	for _, b := range batches {
-		b.Cache.reset()
+func resetCaches(caches []*cache) {
+	for _, c := range caches {
+		c.reset()
 	}
 }
 
+// isDuplicateCommand reports whether err is the commands table's primary
+// key refusing a command ID.
+func isDuplicateCommand(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == uniqueViolation && pe.ConstraintName == "commands_pkey"
+}
+
+// uniqueViolation is the SQLSTATE of a unique or primary key violation.
+const uniqueViolation = "23505"
+
 // applyCached decides the batches from their caches and commits them in one
-// round trip; see Cache for the guards.
-func (s *Store) applyCached(ctx context.Context, topic string, order []int, batches []PartitionBatch) ([][]Result, []int64, *batchState, error) {
+// round trip; see cache for the guards. A command ID a cache remembers is
+// answered with its stored outcome, and writes nothing.
+func (s *Store) applyCached(ctx context.Context, topic string, order []int, batches []ledger.PartitionBatch, caches []*cache) ([][]ledger.Result, []int64, *batchState, error) {
 	st := newBatchState()
-	for _, b := range batches {
+	for i, b := range batches {
+		c := caches[i]
 		for _, r := range b.Records {
-			if r.Code != "" || r.Offset < b.Cache.next {
+			if r.Offset < c.next {
+				continue
+			}
+			if p, ok := c.decided[r.CommandID]; ok {
+				st.prior[r.CommandID] = p
+				continue
+			}
+			if r.Code != "" {
 				continue
 			}
 			if _, ok := st.accounts[r.Command.AccountID]; ok {
 				continue
 			}
-			a := b.Cache.accounts[r.Command.AccountID]
+			a := c.accounts[r.Command.AccountID]
 			as := &accountState{current: a}
 			if a != nil {
 				as.loadedVersion = a.Version
@@ -185,8 +192,8 @@ func (s *Store) applyCached(ctx context.Context, topic string, order []int, batc
 		}
 	}
 	prev := make([]int64, len(batches))
-	for i, b := range batches {
-		prev[i] = b.Cache.next
+	for i := range batches {
+		prev[i] = caches[i].next
 	}
 	w := newBatchWriter(topic)
 	results, nexts := decideBatches(order, batches, prev, st, w)
@@ -207,12 +214,12 @@ func (s *Store) applyCached(ctx context.Context, topic string, order []int, batc
 // decideBatches decides every record not below its partition's next offset
 // (prev, -1 for none) in partition order, queues the writes and returns the
 // results and each partition's next offset after them.
-func decideBatches(order []int, batches []PartitionBatch, prev []int64, st *batchState, w *batchWriter) ([][]Result, []int64) {
-	results := make([][]Result, len(batches))
+func decideBatches(order []int, batches []ledger.PartitionBatch, prev []int64, st *batchState, w *batchWriter) ([][]ledger.Result, []int64) {
+	results := make([][]ledger.Result, len(batches))
 	nexts := slices.Clone(prev)
 	for _, i := range order {
 		batch := batches[i]
-		results[i] = make([]Result, len(batch.Records))
+		results[i] = make([]ledger.Result, len(batch.Records))
 		last := int64(-1)
 		for j, r := range batch.Records {
 			if r.Offset < prev[i] {
@@ -240,7 +247,7 @@ type lockedPartition struct {
 // row locks and the loads in one pipeline; the writes, the offsets and
 // COMMIT in the next. The writes' guards fail inside the server
 // (ordo_assert), so a guard that trips aborts the transaction before COMMIT.
-func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batches []PartitionBatch) ([][]Result, []int64, *batchState, error) {
+func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batches []ledger.PartitionBatch) ([][]ledger.Result, []int64, *batchState, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -317,7 +324,7 @@ const guardFailed = "OR001"
 
 // decideRecord decides one record against the batch's state, updates that
 // state and queues the writes.
-func decideRecord(r Record, partition int32, bs *batchState, w *batchWriter) ledger.Outcome {
+func decideRecord(r ledger.Record, partition int32, bs *batchState, w *batchWriter) ledger.Outcome {
 	prior, accounts := bs.prior, bs.accounts
 	if p, ok := prior[r.CommandID]; ok {
 		if r.Code == "" && !bytes.Equal(p.fingerprint, r.Command.Fingerprint()) {
@@ -373,7 +380,7 @@ func newBatchState() *batchState {
 }
 
 // keys appends the command IDs and the accounts not seen yet of recs.
-func (st *batchState) keys(recs []Record, ids, accountIDs []string) ([]string, []string) {
+func (st *batchState) keys(recs []ledger.Record, ids, accountIDs []string) ([]string, []string) {
 	for _, r := range recs {
 		ids = append(ids, r.CommandID)
 		if r.Code == "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
 )
 
@@ -18,35 +19,35 @@ func BenchmarkApplyBatch(b *testing.B) {
 	const accounts, perBatch = 1000, 25
 	for _, mode := range []string{"locked", "cached"} {
 		b.Run(mode, func(b *testing.B) {
-			s := newStore(b)
+			o := postgres.Options{MaxConns: 8}
+			if mode == "locked" {
+				o.CacheAccounts = -1
+			}
+			s, _ := newStoreOptions(b, o)
 			ctx := context.Background()
 			c, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", false, "")
 			if err != nil {
 				b.Fatal(err)
 			}
-			cache := postgres.NewCache(c, 0)
 			var off int64
-			next := func(r postgres.Record) postgres.Record { // at the next offset
+			next := func(r ledger.Record) ledger.Record { // at the next offset
 				r.Offset = off
 				off++
 				return r
 			}
-			setup := make([]postgres.Record, 0, 2*accounts)
+			setup := make([]ledger.Record, 0, 2*accounts)
 			for i := 0; i < accounts; i++ {
 				acc := fmt.Sprintf("acct-%d", i)
 				setup = append(setup,
 					next(rec(0, "open-"+acc, open(acc))),
 					next(rec(0, "fund-"+acc, deposit(acc, 1_000_000))))
 			}
-			if _, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: c, Records: setup, Cache: cache}}); err != nil {
+			if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: c, Records: setup}}); err != nil {
 				b.Fatal(err)
-			}
-			if mode == "locked" {
-				cache = nil
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				recs := make([]postgres.Record, perBatch)
+				recs := make([]ledger.Record, perBatch)
 				for j := range recs {
 					acc := fmt.Sprintf("acct-%d", (i*perBatch+j*37)%accounts)
 					id := fmt.Sprintf("b%d-%d", i, j)
@@ -56,7 +57,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 						recs[j] = next(rec(0, id, withdraw(acc, 5)))
 					}
 				}
-				if _, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: c, Records: recs, Cache: cache}}); err != nil {
+				if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: c, Records: recs}}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -10,19 +10,6 @@ import (
 	"github.com/ordo-dev/ordo/ledger"
 )
 
-// Claim is a consumer's ownership of one partition, as recorded in
-// consumer_partitions. Epoch is the fencing token: every claim increments it,
-// and a batch commits only while the stored epoch is still the claim's.
-type Claim struct {
-	Topic      string
-	Partition  int32
-	Epoch      int64
-	Generation int32
-	// NextOffset is the next log offset to apply, or -1 when the partition
-	// has never been applied (start at the log start).
-	NextOffset int64
-}
-
 // ErrTopicRecreated is returned by ClaimPartition when the stored offsets
 // belong to another incarnation of the topic (another topic ID): the topic
 // was deleted and created again. Resuming would skip or replay records, so
@@ -38,7 +25,9 @@ var ErrStaleGeneration = fmt.Errorf("partition claimed for a newer group generat
 
 // ClaimPartition takes ownership of a partition for a consumer-group member
 // at a generation, fencing off every earlier owner: their open or future
-// batches fail with ledger.ErrFenced. The claim waits for a batch still in
+// batches fail with ledger.ErrFenced. The claim's epoch, its fencing token,
+// is the stored one in consumer_partitions; the store starts a fresh owner's
+// cache for it. The claim waits for a batch still in
 // flight (it holds the row lock), so the returned NextOffset includes it.
 //
 // A claim for an older generation than the stored one fails with
@@ -50,8 +39,8 @@ var ErrStaleGeneration = fmt.Errorf("partition claimed for a newer group generat
 // topicID is the topic's Kafka ID (empty when the broker has none). A
 // partition whose offsets were stored under another ID is refused with
 // ErrTopicRecreated.
-func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (Claim, error) {
-	c := Claim{Topic: topic, Partition: partition, Generation: generation}
+func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (ledger.Claim, error) {
+	c := ledger.Claim{Topic: topic, Partition: partition, Generation: generation}
 	var (
 		next     *int64
 		storedID string
@@ -81,39 +70,31 @@ func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, gen
 		return err
 	})
 	if err != nil {
-		return Claim{}, fmt.Errorf("claim %s/%d: %v: %w", topic, partition, err, ledger.ErrUnavailable)
+		return ledger.Claim{}, fmt.Errorf("claim %s/%d: %v: %w", topic, partition, err, ledger.ErrUnavailable)
 	}
 	if storedID != "" && topicID != "" && storedID != topicID {
-		return Claim{}, fmt.Errorf("claim %s/%d: topic ID %s, stored %s: %w", topic, partition, topicID, storedID, ErrTopicRecreated)
+		return ledger.Claim{}, fmt.Errorf("claim %s/%d: topic ID %s, stored %s: %w", topic, partition, topicID, storedID, ErrTopicRecreated)
 	}
 	if !claimed {
-		return Claim{}, fmt.Errorf("claim %s/%d at generation %d: %w", topic, partition, generation, ErrStaleGeneration)
+		return ledger.Claim{}, fmt.Errorf("claim %s/%d at generation %d: %w", topic, partition, generation, ErrStaleGeneration)
 	}
 	c.NextOffset = -1
 	if next != nil {
 		c.NextOffset = *next
 	}
+	s.caches.claimed(c)
 	return c, nil
 }
 
-// PartitionState is one row of consumer_partitions, for operators and tests.
-type PartitionState struct {
-	Partition  int32
-	NextOffset int64 // -1 when nothing was applied yet
-	Epoch      int64
-	Generation int32
-	Member     string
-}
-
 // Partitions lists the stored state of a topic's partitions.
-func (s *Store) Partitions(ctx context.Context, topic string) ([]PartitionState, error) {
+func (s *Store) Partitions(ctx context.Context, topic string) ([]ledger.PartitionState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT partition, coalesce(next_offset, -1), epoch, generation, member
 		FROM consumer_partitions WHERE topic = $1 ORDER BY partition`, topic)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartitionState, error) {
-		var p PartitionState
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ledger.PartitionState, error) {
+		var p ledger.PartitionState
 		err := r.Scan(&p.Partition, &p.NextOffset, &p.Epoch, &p.Generation, &p.Member)
 		return p, err
 	})

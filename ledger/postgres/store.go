@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,22 +16,68 @@ import (
 
 // Store is the ledger's PostgreSQL adapter.
 type Store struct {
-	pool  *pgxpool.Pool
-	stats applyCounters
+	pool   *pgxpool.Pool
+	stats  applyCounters
+	caches *caches
 	// beforeWrite, set only by tests, runs between a batch's reads and its
 	// writes.
 	beforeWrite func()
 }
 
+// Options configure a Store. The zero value is usable: pgx's pool size,
+// no server-side timeouts, the default cache sizes.
+type Options struct {
+	// MaxConns: the most connections in the pool. 0: pgx's default
+	// (the larger of 4 and the number of CPUs).
+	MaxConns int32
+	// StatementTimeout, LockTimeout and IdleInTransactionTimeout set the
+	// sessions' statement_timeout, lock_timeout and
+	// idle_in_transaction_session_timeout (whole milliseconds; 0: not set,
+	// the server's default applies). Postgres enforces them, so they hold
+	// even when the client is stuck: a session idle in a transaction past
+	// its bound is terminated, its locks released and its transaction
+	// rolled back.
+	StatementTimeout         time.Duration
+	LockTimeout              time.Duration
+	IdleInTransactionTimeout time.Duration
+	// CacheAccounts: how many accounts each partition owner's cache holds
+	// (0: DefaultCacheAccounts; negative: no cache, every batch takes the
+	// locked way). When full it starts over.
+	CacheAccounts int
+	// CacheCommands: how many decided command IDs each partition owner's
+	// cache remembers, so that a retry of one is answered from memory (0:
+	// DefaultCacheCommands). When full the oldest is forgotten.
+	CacheCommands int
+}
+
+// runtimeParams are the session settings o asks for, sent at connection
+// start-up.
+func (o Options) runtimeParams() map[string]string {
+	params := map[string]string{}
+	for name, d := range map[string]time.Duration{
+		"statement_timeout":                   o.StatementTimeout,
+		"lock_timeout":                        o.LockTimeout,
+		"idle_in_transaction_session_timeout": o.IdleInTransactionTimeout,
+	} {
+		if d > 0 {
+			params[name] = strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+		}
+	}
+	return params
+}
+
 // Open connects to the database at url (a libpq URL or DSN) and checks that
-// it answers.
-func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
+// it answers. Settings in o override the same ones in url.
+func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	for name, v := range o.runtimeParams() {
+		cfg.ConnConfig.RuntimeParams[name] = v
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -39,7 +87,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to postgres: %v: %w", err, ledger.ErrUnavailable)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, caches: newCaches(o.CacheAccounts, o.CacheCommands)}, nil
 }
 
 // Close releases the pool.

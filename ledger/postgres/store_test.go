@@ -38,22 +38,35 @@ func newStore(t testing.TB) *postgres.Store {
 
 func newStoreURL(t testing.TB) (*postgres.Store, string) {
 	t.Helper()
-	ctx := context.Background()
+	return newStoreOptions(t, postgres.Options{MaxConns: 8})
+}
+
+// newStoreOptions opens a store with o on a fresh, migrated database.
+func newStoreOptions(t testing.TB, o postgres.Options) (*postgres.Store, string) {
+	t.Helper()
 	url := pg.NewDatabase(t)
-	s, err := postgres.Open(ctx, url, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
+	s := openStore(t, url, o)
+	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return s, url
 }
 
-func rec(off int64, id string, cmd ledger.Command) postgres.Record {
+// openStore opens another store on the database at url: another process,
+// with pools, claims and caches of its own.
+func openStore(t testing.TB, url string, o postgres.Options) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), url, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func rec(off int64, id string, cmd ledger.Command) ledger.Record {
 	cmd.ID = id
-	return postgres.Record{Offset: off, CommandID: id, AccountID: cmd.AccountID, Command: cmd}
+	return ledger.Record{Offset: off, CommandID: id, AccountID: cmd.AccountID, Command: cmd}
 }
 
 func open(acc string) ledger.Command {
@@ -66,7 +79,7 @@ func withdraw(acc string, n int64) ledger.Command {
 	return ledger.Command{Kind: ledger.KindWithdrawal, AccountID: acc, Amount: n}
 }
 
-func claim(t *testing.T, s *postgres.Store, gen int32, member string) postgres.Claim {
+func claim(t *testing.T, s *postgres.Store, gen int32, member string) ledger.Claim {
 	t.Helper()
 	c, err := s.ClaimPartition(context.Background(), "cmds", 0, gen, member, false, "")
 	if err != nil {
@@ -75,7 +88,7 @@ func claim(t *testing.T, s *postgres.Store, gen int32, member string) postgres.C
 	return c
 }
 
-func apply(t *testing.T, s *postgres.Store, c postgres.Claim, recs ...postgres.Record) []postgres.Result {
+func apply(t *testing.T, s *postgres.Store, c ledger.Claim, recs ...ledger.Record) []ledger.Result {
 	t.Helper()
 	res, err := s.ApplyBatch(context.Background(), c, recs)
 	if err != nil {
@@ -105,7 +118,7 @@ func TestApplyBatch(t *testing.T) {
 		rec(2, "c2", withdraw("alice", 30)),
 		rec(3, "c3", withdraw("alice", 71)),
 		rec(4, "c4", deposit("ghost", 5)),
-		postgres.Record{Offset: 5, CommandID: "c5", AccountID: "alice", Code: ledger.CodeInvalidCommand, Detail: "bad json"},
+		ledger.Record{Offset: 5, CommandID: "c5", AccountID: "alice", Code: ledger.CodeInvalidCommand, Detail: "bad json"},
 	)
 	want := []struct {
 		status  ledger.Status
@@ -142,47 +155,66 @@ func TestApplyBatch(t *testing.T) {
 	}
 }
 
+// ways are the two ways a store applies batches: with its partition
+// owners' caches (the default; the locked way when a cache does not cover
+// a batch) and without (every batch the locked way).
+var ways = []struct {
+	name string
+	opts postgres.Options
+}{
+	{"cached", postgres.Options{MaxConns: 8}},
+	{"locked", postgres.Options{MaxConns: 8, CacheAccounts: -1}},
+}
+
 func TestApplyBatchSkipsAppliedOffsets(t *testing.T) {
-	s := newStore(t)
-	c := claim(t, s, 1, "m1")
-	apply(t, s, c, rec(0, "c0", open("alice")), rec(1, "c1", deposit("alice", 10)))
-	// A redelivery of offsets 0-1 (after a crash before the Kafka commit)
-	// together with a new record: only the new one applies.
-	res := apply(t, s, c, rec(0, "c0", open("alice")), rec(1, "c1", deposit("alice", 10)), rec(2, "c2", deposit("alice", 5)))
-	if !res[0].Skipped || !res[1].Skipped || res[2].Skipped {
-		t.Fatalf("got skipped %v %v %v, want true true false", res[0].Skipped, res[1].Skipped, res[2].Skipped)
-	}
-	acc, _ := s.Account(context.Background(), "alice")
-	if acc.Balance != 15 || acc.Version != 3 {
-		t.Fatalf("got balance %d version %d, want 15 and 3", acc.Balance, acc.Version)
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			s, _ := newStoreOptions(t, way.opts)
+			c := claim(t, s, 1, "m1")
+			apply(t, s, c, rec(0, "c0", open("alice")), rec(1, "c1", deposit("alice", 10)))
+			// A redelivery of offsets 0-1 (after a crash before the Kafka commit)
+			// together with a new record: only the new one applies.
+			res := apply(t, s, c, rec(0, "c0", open("alice")), rec(1, "c1", deposit("alice", 10)), rec(2, "c2", deposit("alice", 5)))
+			if !res[0].Skipped || !res[1].Skipped || res[2].Skipped {
+				t.Fatalf("got skipped %v %v %v, want true true false", res[0].Skipped, res[1].Skipped, res[2].Skipped)
+			}
+			acc, _ := s.Account(context.Background(), "alice")
+			if acc.Balance != 15 || acc.Version != 3 {
+				t.Fatalf("got balance %d version %d, want 15 and 3", acc.Balance, acc.Version)
+			}
+		})
 	}
 }
 
 func TestApplyBatchDuplicateCommandID(t *testing.T) {
-	s := newStore(t)
-	c := claim(t, s, 1, "m1")
-	apply(t, s, c, rec(0, "open", open("alice")), rec(1, "k1", deposit("alice", 10)))
-	// The same command ID at a new offset (a client retry that produced the
-	// record again): the stored outcome, no second effect; in the same batch
-	// too; and with a different request, a rejection.
-	res := apply(t, s, c,
-		rec(2, "k1", deposit("alice", 10)),
-		rec(3, "k2", deposit("alice", 1)),
-		rec(4, "k2", deposit("alice", 1)),
-		rec(5, "k1", deposit("alice", 99)),
-	)
-	if o := res[0].Outcome; o.Status != ledger.StatusApplied || o.Account.Version != 2 {
-		t.Errorf("retry of k1: got %+v, want the original applied outcome at version 2", o)
-	}
-	if a, b := res[1].Outcome, res[2].Outcome; a.Account.Version != 3 || b.Account.Version != 3 {
-		t.Errorf("k2 twice in one batch: got versions %d and %d, want 3 and 3", a.Account.Version, b.Account.Version)
-	}
-	if o := res[3].Outcome; o.Code != ledger.CodeIdempotencyMismatch {
-		t.Errorf("k1 with another amount: got %s/%s, want %s", o.Status, o.Code, ledger.CodeIdempotencyMismatch)
-	}
-	acc, _ := s.Account(context.Background(), "alice")
-	if acc.Balance != 11 || acc.Version != 3 {
-		t.Fatalf("got balance %d version %d, want 11 and 3", acc.Balance, acc.Version)
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			s, _ := newStoreOptions(t, way.opts)
+			c := claim(t, s, 1, "m1")
+			apply(t, s, c, rec(0, "open", open("alice")), rec(1, "k1", deposit("alice", 10)))
+			// The same command ID at a new offset (a client retry that produced the
+			// record again): the stored outcome, no second effect; in the same batch
+			// too; and with a different request, a rejection.
+			res := apply(t, s, c,
+				rec(2, "k1", deposit("alice", 10)),
+				rec(3, "k2", deposit("alice", 1)),
+				rec(4, "k2", deposit("alice", 1)),
+				rec(5, "k1", deposit("alice", 99)),
+			)
+			if o := res[0].Outcome; o.Status != ledger.StatusApplied || o.Account.Version != 2 {
+				t.Errorf("retry of k1: got %+v, want the original applied outcome at version 2", o)
+			}
+			if a, b := res[1].Outcome, res[2].Outcome; a.Account.Version != 3 || b.Account.Version != 3 {
+				t.Errorf("k2 twice in one batch: got versions %d and %d, want 3 and 3", a.Account.Version, b.Account.Version)
+			}
+			if o := res[3].Outcome; o.Code != ledger.CodeIdempotencyMismatch {
+				t.Errorf("k1 with another amount: got %s/%s, want %s", o.Status, o.Code, ledger.CodeIdempotencyMismatch)
+			}
+			acc, _ := s.Account(context.Background(), "alice")
+			if acc.Balance != 11 || acc.Version != 3 {
+				t.Fatalf("got balance %d version %d, want 11 and 3", acc.Balance, acc.Version)
+			}
+		})
 	}
 }
 
@@ -198,7 +230,7 @@ func TestZombieCannotCommit(t *testing.T) {
 	if fresh.NextOffset != 2 || fresh.Epoch <= old.Epoch {
 		t.Fatalf("got claim %+v after %+v, want next offset 2 and a higher epoch", fresh, old)
 	}
-	_, err := s.ApplyBatch(ctx, old, []postgres.Record{rec(2, "z", withdraw("alice", 100))})
+	_, err := s.ApplyBatch(ctx, old, []ledger.Record{rec(2, "z", withdraw("alice", 100))})
 	if !errors.Is(err, ledger.ErrFenced) {
 		t.Fatalf("zombie apply: got %v, want ErrFenced", err)
 	}
@@ -228,7 +260,7 @@ func TestClaimWaitsForBatchInFlight(t *testing.T) {
 	errs := make(chan error, 20)
 	for i := 0; i < 20; i++ {
 		go func(i int) {
-			_, err := s.ApplyBatch(ctx, old, []postgres.Record{rec(int64(1+i), fmt.Sprintf("d%d", i), deposit("alice", 1))})
+			_, err := s.ApplyBatch(ctx, old, []ledger.Record{rec(int64(1+i), fmt.Sprintf("d%d", i), deposit("alice", 1))})
 			errs <- err
 		}(i)
 	}
@@ -257,7 +289,7 @@ func TestClaimWaitsForBatchInFlight(t *testing.T) {
 	if parts[0].Epoch != fresh.Epoch {
 		t.Fatalf("got epoch %d, want the new claim's %d", parts[0].Epoch, fresh.Epoch)
 	}
-	if _, err := s.ApplyBatch(ctx, old, []postgres.Record{rec(100, "late", deposit("alice", 1))}); !errors.Is(err, ledger.ErrFenced) {
+	if _, err := s.ApplyBatch(ctx, old, []ledger.Record{rec(100, "late", deposit("alice", 1))}); !errors.Is(err, ledger.ErrFenced) {
 		t.Fatalf("after the claim: got %v, want ErrFenced", err)
 	}
 }
@@ -278,7 +310,8 @@ func TestStaleGenerationClaimRefused(t *testing.T) {
 // a batch's reads and writes (only possible if the fence were broken), the
 // batch fails inside the server and nothing of it commits.
 func TestVersionGuard(t *testing.T) {
-	s, url := newStoreURL(t)
+	// The locked way: beforeWrite runs between its reads and its writes.
+	s, url := newStoreOptions(t, postgres.Options{MaxConns: 8, CacheAccounts: -1})
 	ctx := context.Background()
 	c := claim(t, s, 1, "m1")
 	apply(t, s, c, rec(0, "c0", open("alice")), rec(1, "c1", deposit("alice", 100)))
@@ -293,7 +326,7 @@ func TestVersionGuard(t *testing.T) {
 			t.Errorf("intruder: %v", err)
 		}
 	})
-	_, err = s.ApplyBatch(ctx, c, []postgres.Record{rec(2, "w", withdraw("alice", 50))})
+	_, err = s.ApplyBatch(ctx, c, []ledger.Record{rec(2, "w", withdraw("alice", 50))})
 	if !errors.Is(err, ledger.ErrFenced) {
 		t.Fatalf("got %v, want ErrFenced from the version guard", err)
 	}
@@ -313,7 +346,7 @@ func TestVersionGuard(t *testing.T) {
 func TestApplyBatchesGroupCommit(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	var claims []postgres.Claim
+	var claims []ledger.Claim
 	for p := int32(0); p < 3; p++ {
 		c, err := s.ClaimPartition(ctx, "cmds", p, 1, "m1", false, "")
 		if err != nil {
@@ -321,10 +354,10 @@ func TestApplyBatchesGroupCommit(t *testing.T) {
 		}
 		claims = append(claims, c)
 	}
-	batches := []postgres.PartitionBatch{
-		{Claim: claims[2], Records: []postgres.Record{rec(0, "c2", open("carol")), rec(1, "d2", deposit("carol", 3))}},
-		{Claim: claims[0], Records: []postgres.Record{rec(0, "c0", open("alice"))}},
-		{Claim: claims[1], Records: []postgres.Record{rec(0, "c1", open("bob")), rec(1, "d1", deposit("bob", 5))}},
+	batches := []ledger.PartitionBatch{
+		{Claim: claims[2], Records: []ledger.Record{rec(0, "c2", open("carol")), rec(1, "d2", deposit("carol", 3))}},
+		{Claim: claims[0], Records: []ledger.Record{rec(0, "c0", open("alice"))}},
+		{Claim: claims[1], Records: []ledger.Record{rec(0, "c1", open("bob")), rec(1, "d1", deposit("bob", 5))}},
 	}
 	if _, err := s.ClaimPartition(ctx, "cmds", 1, 2, "m2", false, ""); err != nil {
 		t.Fatal(err)
@@ -337,7 +370,7 @@ func TestApplyBatchesGroupCommit(t *testing.T) {
 	if _, err := s.Account(ctx, "alice"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("a fenced group commit stored partition 0's work: %v", err)
 	}
-	res, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{batches[0], batches[1]})
+	res, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{batches[0], batches[1]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type batchWriter struct {
 
 func newBatchWriter(topic string) *batchWriter { return &batchWriter{topic: topic} }
 
-func (w *batchWriter) command(r Record, partition int32, fp []byte, out ledger.Outcome) {
+func (w *batchWriter) command(r ledger.Record, partition int32, fp []byte, out ledger.Outcome) {
 	raw, err := wire.EncodeOutcome(out)
 	if err != nil && w.err == nil {
 		w.err = fmt.Errorf("encode outcome: %w", err)

@@ -33,9 +33,12 @@ type amountRequest struct {
 }
 
 type commandResponse struct {
-	CommandID string          `json:"command_id"`
-	Status    ledger.Status   `json:"status"`
-	Account   *ledger.Account `json:"account,omitempty"`
+	CommandID string        `json:"command_id"`
+	Status    ledger.Status `json:"status"`
+	// Deadline is set while the command is pending: it is decided by then
+	// (applied, refused or expired), never later.
+	Deadline *time.Time      `json:"deadline,omitempty"`
+	Account  *ledger.Account `json:"account,omitempty"`
 }
 
 func (s *Server) openAccount(c echo.Context) error {
@@ -105,6 +108,10 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	} else {
 		cmd.ID = s.cfg.NewID()
 	}
+	// The deadline travels in the record (milliseconds, as the envelope
+	// writes it): a command the consumer reaches later is refused as
+	// expired, so a 202 never means "may apply at any time".
+	cmd.Deadline = s.cfg.Now().Add(s.cfg.CommandDeadline).UTC().Truncate(time.Millisecond)
 	fp := cmd.Fingerprint()
 
 	// A retry of a decided request is submitted again: the consumer
@@ -129,7 +136,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		return s.answer(c, call.outcome)
 	case <-call.submitted:
 	case <-end.C:
-		return s.outcomeUnknown(c, cmd.ID, "no broker acknowledged the command")
+		return s.outcomeUnknown(c, cmd, "no broker acknowledged the command")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -139,7 +146,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 			s.log.Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
 		}
 		if p.Code == codeUnavailable {
-			return s.outcomeUnknown(c, cmd.ID, "no broker acknowledged the command")
+			return s.outcomeUnknown(c, cmd, "no broker acknowledged the command")
 		}
 		p.CommandID = cmd.ID
 		return s.problem(c, p)
@@ -172,8 +179,15 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	if !errors.Is(err, ledger.ErrNotFound) {
 		s.log.Warn("read outcome after the wait budget", "command_id", cmd.ID, "err", err)
 	}
+	return s.accepted(c, cmd)
+}
+
+// accepted answers 202: the command is in the log, or may be, and is
+// decided by its deadline. The deadline is remembered for GET.
+func (s *Server) accepted(c echo.Context, cmd ledger.Command) error {
+	s.pending.add(cmd.ID, cmd.Deadline, s.cfg.Now())
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/commands/"+cmd.ID)
-	return c.JSON(http.StatusAccepted, commandResponse{CommandID: cmd.ID, Status: ledger.StatusPending})
+	return c.JSON(http.StatusAccepted, commandResponse{CommandID: cmd.ID, Status: ledger.StatusPending, Deadline: &cmd.Deadline})
 }
 
 // submitCall produces a call's command, waiting for the broker's
@@ -187,7 +201,12 @@ func (s *Server) submitCall(c *call, cmd ledger.Command, deadline time.Time) {
 
 // outcomeUnknown answers a command that may or may not have reached the
 // log: 503, with its command ID so the client can look it up or retry it.
-func (s *Server) outcomeUnknown(c echo.Context, id, why string) error {
+//
+// It may be in the log, so GET on this instance says pending until its
+// deadline, then expired.
+func (s *Server) outcomeUnknown(c echo.Context, cmd ledger.Command, why string) error {
+	id := cmd.ID
+	s.pending.add(id, cmd.Deadline, s.cfg.Now())
 	p := newProblem(codeOutcomeUnknown, why+"; the command may have been accepted: retry with the same Idempotency-Key, or look it up with GET /v1/commands/"+id)
 	p.CommandID = id
 	c.Response().Header().Set("Retry-After", "1")
@@ -267,7 +286,7 @@ func (s *Server) getCommand(c echo.Context) error {
 	defer cancel()
 	out, _, err := s.store.Outcome(ctx, id)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return s.problem(c, newProblem(codeCommandNotFound, "no outcome for this command (yet)"))
+		return s.undecided(c, id)
 	}
 	if err != nil {
 		return s.readFailed(c, err)
@@ -302,4 +321,22 @@ func newCommandID() string {
 		return uuid.NewString()
 	}
 	return id.String()
+}
+
+// undecided answers GET for a command with no stored outcome: pending until
+// its deadline (if this instance submitted it), expired once the deadline
+// and a grace period for clocks and commits have passed, else not found.
+func (s *Server) undecided(c echo.Context, id string) error {
+	now := s.cfg.Now()
+	deadline, ok := s.pending.deadline(id, now)
+	if !ok {
+		return s.problem(c, newProblem(codeCommandNotFound, "no outcome for this command: it was never submitted, or it is still in flight; a command is decided by the deadline its 202 response gave, and a command with no outcome a minute after its deadline never takes effect"))
+	}
+	if now.Sub(deadline) <= deadlineGrace {
+		return c.JSON(http.StatusOK, commandResponse{CommandID: id, Status: ledger.StatusPending, Deadline: &deadline})
+	}
+	return c.JSON(http.StatusOK, ledger.Outcome{
+		CommandID: id, Status: ledger.StatusRejected, Code: ledger.CodeExpired,
+		Detail: "the command was not decided before its deadline " + deadline.Format(time.RFC3339Nano) + "; it did not take effect and never will",
+	})
 }

@@ -38,6 +38,7 @@ var problems = map[string]problemKind{
 	string(ledger.CodeIdempotencyMismatch):  {http.StatusUnprocessableEntity, "Idempotency key reused for a different request"},
 	string(ledger.CodeInvalidCommand):       {http.StatusBadRequest, "Invalid command"},
 	string(ledger.CodeMisrouted):            {http.StatusInternalServerError, "Command misrouted"},
+	string(ledger.CodeExpired):              {http.StatusConflict, "Command expired"},
 	codeInvalidRequest:                      {http.StatusBadRequest, "Invalid request"},
 	codeCommandNotFound:                     {http.StatusNotFound, "Command not found"},
 	codeNotFound:                            {http.StatusNotFound, "Not found"},

@@ -51,6 +51,12 @@ type Config struct {
 	// NewID returns a command ID for requests without an Idempotency-Key.
 	// Default: a UUIDv7.
 	NewID func() string
+	// CommandDeadline is how long after its request a command may still be
+	// decided; a command the consumer reaches later is refused as expired.
+	// Default 1h.
+	CommandDeadline time.Duration
+	// Now is the clock deadlines are read from. Default time.Now.
+	Now func() time.Time
 }
 
 // Server serves the HTTP API.
@@ -59,6 +65,7 @@ type Server struct {
 	store    Store
 	submit   Submitter
 	inflight *inflight
+	pending  *pending
 	log      *slog.Logger
 	echo     *echo.Echo
 	metrics  *metrics
@@ -85,7 +92,13 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	if cfg.NewID == nil {
 		cfg.NewID = newCommandID
 	}
-	s := &Server{cfg: cfg, store: store, submit: submit, inflight: newInflight(), log: cfg.Logger.With("component", "api"), metrics: newMetrics()}
+	if cfg.CommandDeadline <= 0 {
+		cfg.CommandDeadline = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, store: store, submit: submit, inflight: newInflight(), pending: newPending(), log: cfg.Logger.With("component", "api"), metrics: newMetrics()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -50,7 +50,7 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route)
 		go f.server.Deliver(prior, cmd.Fingerprint())
 		return wire.Position{}, nil
 	}
-	d := ledger.Decide(f.accounts[cmd.AccountID], cmd)
+	d := ledger.Decide(ledger.State{Account: f.accounts[cmd.AccountID]}, cmd)
 	if d.Account != nil {
 		f.accounts[cmd.AccountID] = d.Account
 	}

@@ -59,6 +59,10 @@ type Config struct {
 	// RetryBackoff: the wait before retrying a batch after a database
 	// error. Default 500ms.
 	RetryBackoff time.Duration
+	// CommandDeadline: the deadline of a command record whose envelope
+	// names none (one produced by another Kafka client), counted from the
+	// record's timestamp. Default 1h.
+	CommandDeadline time.Duration
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -84,6 +88,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 500 * time.Millisecond
+	}
+	if c.CommandDeadline <= 0 {
+		c.CommandDeadline = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -180,6 +180,11 @@ func (p *Processor) decode(r *kgo.Record) ledger.Record {
 	if want := p.PartitionOf(cmd.AccountID); int32(want) != r.Partition {
 		return reject(ledger.CodeMisrouted, fmt.Sprintf("account %q belongs on partition %d, not %d: produce with Kafka's murmur2 key partitioner", cmd.AccountID, want, r.Partition))
 	}
+	if cmd.Deadline.IsZero() {
+		// A record from another client without a deadline: the default
+		// deadline counts from when it was produced.
+		cmd.Deadline = r.Timestamp.Add(p.cfg.CommandDeadline)
+	}
 	out.Command = cmd
 	return out
 }

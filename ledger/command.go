@@ -3,6 +3,8 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
+	"time"
 )
 
 // Kind names what a command does.
@@ -10,9 +12,29 @@ type Kind string
 
 // The command kinds.
 const (
-	KindOpenAccount Kind = "open_account"
-	KindDeposit     Kind = "deposit"
-	KindWithdrawal  Kind = "withdrawal"
+	KindOpenAccount       Kind = "open_account"
+	KindDeposit           Kind = "deposit"
+	KindWithdrawal        Kind = "withdrawal"
+	KindHold              Kind = "hold"
+	KindCapture           Kind = "capture"
+	KindRelease           Kind = "release"
+	KindExpireHold        Kind = "expire_hold"
+	KindSetOverdraftLimit Kind = "set_overdraft_limit"
+	KindFreeze            Kind = "freeze"
+	KindUnfreeze          Kind = "unfreeze"
+	KindClose             Kind = "close"
+)
+
+// Kinds lists every command kind.
+var Kinds = []Kind{
+	KindOpenAccount, KindDeposit, KindWithdrawal, KindHold, KindCapture, KindRelease,
+	KindExpireHold, KindSetOverdraftLimit, KindFreeze, KindUnfreeze, KindClose,
+}
+
+// IfMatch values other than a version (versions start at 1).
+const (
+	IfMatchNone   int64 = 0  // no condition
+	IfMatchExists int64 = -1 // If-Match: *, the account exists
 )
 
 // Command is one request to change one account. Every command names exactly
@@ -22,11 +44,30 @@ type Command struct {
 	ID        string // unique; the idempotency key's digest or a server-assigned ID
 	Kind      Kind
 	AccountID string
-	// Amount is set for deposits and withdrawals.
+	// Amount is set for deposits, withdrawals and holds; for a capture it
+	// is optional (0: the whole hold).
 	Amount int64
-	// Currency and OverdraftLimit are set for open_account.
+	// Currency is set for open_account; OverdraftLimit for open_account and
+	// set_overdraft_limit.
 	Currency       string
 	OverdraftLimit int64
+	// HoldID names the hold a capture, release or expire_hold settles.
+	HoldID string
+	// HoldFor is how long a new hold lasts (0: DefaultHoldFor).
+	HoldFor time.Duration
+	// IfMatch is the account version the command requires when it is
+	// decided (If-Match: "<version>"), IfMatchExists for any version, or
+	// IfMatchNone.
+	IfMatch int64
+	// Deadline is the last moment the command may be decided; decided
+	// later, it is refused as expired (DecideAt). Zero: no deadline. It is
+	// not part of the Fingerprint: a retry with a later deadline is the
+	// same request.
+	Deadline time.Time
+	// At is the command's log time: its record's timestamp. Holds are
+	// created, and expire, on log time, so every replay decides them alike.
+	// Like Deadline it is not part of the Fingerprint.
+	At time.Time
 }
 
 // MaxCommandIDLen is the longest command ID accepted.
@@ -41,6 +82,14 @@ func ValidateCommandID(field, id string) error {
 	return nil
 }
 
+// ValidateHoldFor checks a hold duration: from MinHoldFor to MaxHoldFor.
+func ValidateHoldFor(field string, d time.Duration) error {
+	if d < MinHoldFor || d > MaxHoldFor {
+		return &FieldError{Field: field, Reason: "must be a duration from 1s to 720h (30 days)"}
+	}
+	return nil
+}
+
 // Validate reports the first rule the command breaks, as a *FieldError.
 func (c Command) Validate() error {
 	if err := ValidateCommandID("command_id", c.ID); err != nil {
@@ -49,25 +98,72 @@ func (c Command) Validate() error {
 	if err := ValidateAccountID("account_id", c.AccountID); err != nil {
 		return err
 	}
-	switch c.Kind {
-	case KindOpenAccount:
-		if err := ValidateCurrency("currency", c.Currency); err != nil {
-			return err
+	if c.IfMatch < IfMatchExists {
+		return &FieldError{Field: "if_match", Reason: "must be an account version (1 or more) or * (any)"}
+	}
+	amount := func(required bool) error {
+		if !required && c.Amount == 0 {
+			return nil
 		}
-		return ValidateLimit("overdraft_limit", c.OverdraftLimit)
-	case KindDeposit, KindWithdrawal:
 		if c.Amount <= 0 || c.Amount > MaxAmount {
 			return &FieldError{Field: "amount", Reason: "must be a positive integer no larger than 9007199254740991"}
 		}
 		return nil
-	default:
-		return &FieldError{Field: "kind", Reason: "must be open_account, deposit or withdrawal"}
 	}
+	// Fields a kind does not use must be empty, so a command means one
+	// thing whoever produced it.
+	unused := map[string]bool{
+		"amount": c.Amount != 0, "currency": c.Currency != "", "overdraft_limit": c.OverdraftLimit != 0,
+		"hold_id": c.HoldID != "", "expires_in": c.HoldFor != 0,
+	}
+	var err error
+	switch c.Kind {
+	case KindOpenAccount:
+		delete(unused, "currency")
+		delete(unused, "overdraft_limit")
+		if err = ValidateCurrency("currency", c.Currency); err == nil {
+			err = ValidateLimit("overdraft_limit", c.OverdraftLimit)
+		}
+	case KindDeposit, KindWithdrawal:
+		delete(unused, "amount")
+		err = amount(true)
+	case KindHold:
+		delete(unused, "amount")
+		delete(unused, "expires_in")
+		if err = amount(true); err == nil && c.HoldFor != 0 {
+			err = ValidateHoldFor("expires_in", c.HoldFor)
+		}
+	case KindCapture:
+		delete(unused, "amount")
+		delete(unused, "hold_id")
+		if err = amount(false); err == nil {
+			err = ValidateCommandID("hold_id", c.HoldID)
+		}
+	case KindRelease, KindExpireHold:
+		delete(unused, "hold_id")
+		err = ValidateCommandID("hold_id", c.HoldID)
+	case KindSetOverdraftLimit:
+		delete(unused, "overdraft_limit")
+		err = ValidateLimit("overdraft_limit", c.OverdraftLimit)
+	case KindFreeze, KindUnfreeze, KindClose:
+	default:
+		return &FieldError{Field: "kind", Reason: fmt.Sprintf("must be one of %v", Kinds)}
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in"} {
+		if unused[f] {
+			return &FieldError{Field: f, Reason: "does not belong to a " + string(c.Kind) + " command"}
+		}
+	}
+	return nil
 }
 
-// Fingerprint is a digest of everything the command asks for except its ID.
-// Two requests that reuse an idempotency key must have equal fingerprints;
-// otherwise the second is a different request and is refused.
+// Fingerprint is a digest of everything the command asks for except its ID,
+// its deadline and its log time. Two requests that reuse an idempotency key
+// must have equal fingerprints; otherwise the second is a different request
+// and is refused.
 func (c Command) Fingerprint() []byte {
 	h := sha256.New()
 	field := func(s string) {
@@ -86,5 +182,12 @@ func (c Command) Fingerprint() []byte {
 	num(c.Amount)
 	field(c.Currency)
 	num(c.OverdraftLimit)
+	// Fields added after version 1 of the envelope count only when set, so
+	// the fingerprints of commands stored before them do not change.
+	if c.HoldID != "" || c.HoldFor != 0 || c.IfMatch != IfMatchNone {
+		field(c.HoldID)
+		num(int64(c.HoldFor))
+		num(c.IfMatch)
+	}
 	return h.Sum(nil)
 }

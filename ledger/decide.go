@@ -1,70 +1,214 @@
 package ledger
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
+
+// State is what a command is decided against.
+type State struct {
+	Account *Account // nil when the account does not exist
+	// Hold is the hold the command names (capture, release, expire_hold),
+	// nil when there is none with that ID.
+	Hold *Hold
+}
 
 // Decision is what Decide returns: the outcome, and for an applied command
-// the account's new state and its journal entry.
+// the account's new state, the hold it created or settled, and its journal
+// entry.
 type Decision struct {
 	Outcome Outcome
 	Account *Account // new state; nil when nothing changed
+	Hold    *Hold    // new or settled hold; nil when no hold changed
 	Entry   *Entry   // journal row; nil when nothing changed
 }
 
-// Decide applies cmd to the account's current state. acc is nil when the
-// account does not exist. It is pure: the caller persists the result. cmd
-// must already be valid (Command.Validate).
-func Decide(acc *Account, cmd Command) Decision {
-	out := Outcome{CommandID: cmd.ID, Kind: cmd.Kind, AccountID: cmd.AccountID}
-	reject := func(code Code, detail string) Decision {
-		out.Status, out.Code, out.Detail = StatusRejected, code, detail
-		if acc != nil {
-			a := acc.withDerived()
-			out.Account = &a
-		}
-		return Decision{Outcome: out}
+// DecideAt decides cmd as Decide does, unless its deadline has passed at
+// now: then it is refused as expired and changes nothing. now is the
+// decider's clock, read once per decision and passed in, so the rule stays
+// pure and testable. It is the only rule that reads a wall clock: whether a
+// command came too late depends on when it is decided, which no log time
+// tells; the decision is stored, so it is never made twice.
+func DecideAt(st State, cmd Command, now time.Time) Decision {
+	if !cmd.Deadline.IsZero() && now.After(cmd.Deadline) {
+		return refuse(st, cmd, CodeExpired, fmt.Sprintf("the command was not decided before its deadline %s; it did not take effect", cmd.Deadline.UTC().Format(time.RFC3339Nano)))
 	}
-	apply := func(next Account, amount int64) Decision {
-		next.Version++
-		next = next.withDerived()
-		out.Status = StatusApplied
-		out.Account = &next
-		return Decision{
-			Outcome: out,
-			Account: &next,
-			Entry: &Entry{
-				AccountID: next.ID, Version: next.Version, CommandID: cmd.ID,
-				Kind: cmd.Kind, Amount: amount, BalanceAfter: next.Balance,
-			},
-		}
-	}
+	return Decide(st, cmd)
+}
 
+// Decide applies cmd to the state it names. It is pure: the caller persists
+// the result. cmd must already be valid (Command.Validate). Time-dependent
+// rules (hold expiry) use cmd.At, the command's log time.
+//
+// The checks run in this order: the account exists (or, to open it, does
+// not); it is not closed; the If-Match condition holds; then the kind's own
+// rules.
+func Decide(st State, cmd Command) Decision {
+	acc := st.Account
 	if cmd.Kind == KindOpenAccount {
 		if acc != nil {
-			return reject(CodeAccountExists, fmt.Sprintf("account %q already exists", cmd.AccountID))
+			return refuse(st, cmd, CodeAccountExists, fmt.Sprintf("account %q already exists", cmd.AccountID))
 		}
-		return apply(Account{ID: cmd.AccountID, Currency: cmd.Currency, OverdraftLimit: cmd.OverdraftLimit}, 0)
+		if cmd.IfMatch != IfMatchNone {
+			return refuse(st, cmd, CodePreconditionFailed, fmt.Sprintf("If-Match requires account %q to exist", cmd.AccountID))
+		}
+		return apply(st, cmd, Account{ID: cmd.AccountID, Currency: cmd.Currency, Status: AccountActive, OverdraftLimit: cmd.OverdraftLimit}, nil, 0)
 	}
 	if acc == nil {
-		return reject(CodeAccountNotFound, fmt.Sprintf("account %q does not exist", cmd.AccountID))
+		return refuse(st, cmd, CodeAccountNotFound, fmt.Sprintf("account %q does not exist", cmd.AccountID))
 	}
-	next := *acc
+	a := acc.withDerived()
+	if a.Status == AccountClosed {
+		return refuse(st, cmd, CodeAccountClosed, fmt.Sprintf("account %q is closed", cmd.AccountID))
+	}
+	if cmd.IfMatch > 0 && cmd.IfMatch != a.Version {
+		return refuse(st, cmd, CodePreconditionFailed, fmt.Sprintf("If-Match requires version %d; the account is at version %d", cmd.IfMatch, a.Version))
+	}
+	frozen := func() Decision {
+		return refuse(st, cmd, CodeAccountFrozen, fmt.Sprintf("account %q is frozen: debits, new holds and captures are refused", cmd.AccountID))
+	}
+	next := a
 	switch cmd.Kind {
 	case KindDeposit:
 		if next.Balance > MaxAmount-cmd.Amount {
-			return reject(CodeBalanceLimitExceeded, fmt.Sprintf("the balance would exceed %d", MaxAmount))
+			return refuse(st, cmd, CodeBalanceLimitExceeded, fmt.Sprintf("the balance would exceed %d", MaxAmount))
 		}
 		next.Balance += cmd.Amount
-		return apply(next, cmd.Amount)
+		return apply(st, cmd, next, nil, cmd.Amount)
+
 	case KindWithdrawal:
-		// Available plus the overdraft limit is what may be spent; amounts are
-		// bounded by MaxAmount, so none of this overflows int64.
-		spendable := acc.Balance - acc.Held + acc.OverdraftLimit
-		if cmd.Amount > spendable {
-			return reject(CodeInsufficientFunds, fmt.Sprintf("withdrawal of %d exceeds the %d that may be spent (available balance plus overdraft limit)", cmd.Amount, spendable))
+		if a.Status == AccountFrozen {
+			return frozen()
+		}
+		if cmd.Amount > a.spendable() {
+			return refuse(st, cmd, CodeInsufficientFunds, fmt.Sprintf("withdrawal of %d exceeds the %d that may be spent (available balance plus overdraft limit)", cmd.Amount, a.spendable()))
 		}
 		next.Balance -= cmd.Amount
-		return apply(next, -cmd.Amount)
+		return apply(st, cmd, next, nil, -cmd.Amount)
+
+	case KindHold:
+		if a.Status == AccountFrozen {
+			return frozen()
+		}
+		if cmd.Amount > a.spendable() {
+			return refuse(st, cmd, CodeInsufficientFunds, fmt.Sprintf("hold of %d exceeds the %d that may be spent (available balance plus overdraft limit)", cmd.Amount, a.spendable()))
+		}
+		holdFor := cmd.HoldFor
+		if holdFor == 0 {
+			holdFor = DefaultHoldFor
+		}
+		h := Hold{
+			ID: HoldIDFor(cmd.ID), AccountID: a.ID, Amount: cmd.Amount, Status: HoldOpen,
+			CreatedAt: cmd.At, ExpiresAt: cmd.At.Add(holdFor),
+		}
+		next.Held += cmd.Amount
+		return apply(st, cmd, next, &h, 0)
+
+	case KindCapture, KindRelease, KindExpireHold:
+		return settle(st, cmd, a)
+
+	case KindSetOverdraftLimit:
+		if spent := -a.Available; cmd.OverdraftLimit < spent {
+			return refuse(st, cmd, CodeOverdraftInUse, fmt.Sprintf("the account already spends %d of its overdraft; the limit cannot go below that", spent))
+		}
+		next.OverdraftLimit = cmd.OverdraftLimit
+		return apply(st, cmd, next, nil, 0)
+
+	case KindFreeze:
+		next.Status = AccountFrozen
+		return apply(st, cmd, next, nil, 0)
+
+	case KindUnfreeze:
+		next.Status = AccountActive
+		return apply(st, cmd, next, nil, 0)
+
+	case KindClose:
+		if a.Balance != 0 || a.Held != 0 {
+			return refuse(st, cmd, CodeAccountNotEmpty, fmt.Sprintf("account %q holds a balance of %d and %d in open holds; only an empty account can be closed", cmd.AccountID, a.Balance, a.Held))
+		}
+		next.Status = AccountClosed
+		return apply(st, cmd, next, nil, 0)
+
 	default:
-		return reject(CodeInvalidCommand, fmt.Sprintf("unknown command kind %q", cmd.Kind))
+		return refuse(st, cmd, CodeInvalidCommand, fmt.Sprintf("unknown command kind %q", cmd.Kind))
 	}
+}
+
+// settle decides a capture, release or expire_hold of st.Hold.
+func settle(st State, cmd Command, a Account) Decision {
+	h := st.Hold
+	if h == nil || h.AccountID != a.ID || h.ID != cmd.HoldID {
+		return refuse(st, cmd, CodeHoldNotFound, fmt.Sprintf("account %q has no hold %q", a.ID, cmd.HoldID))
+	}
+	if h.Status != HoldOpen {
+		return refuse(st, cmd, CodeHoldNotOpen, fmt.Sprintf("hold %q is %s already: a hold is settled once", h.ID, h.Status))
+	}
+	expired := h.ExpiredAt(cmd.At)
+	if cmd.Kind == KindExpireHold {
+		if !expired {
+			return refuse(st, cmd, CodeHoldNotExpired, fmt.Sprintf("hold %q expires at %s, after this command's time %s", h.ID, h.ExpiresAt.UTC().Format(time.RFC3339Nano), cmd.At.UTC().Format(time.RFC3339Nano)))
+		}
+		return closeHold(st, cmd, a, *h, HoldExpired, 0)
+	}
+	if expired {
+		return refuse(st, cmd, CodeHoldNotOpen, fmt.Sprintf("hold %q expired at %s", h.ID, h.ExpiresAt.UTC().Format(time.RFC3339Nano)))
+	}
+	if cmd.Kind == KindRelease {
+		return closeHold(st, cmd, a, *h, HoldReleased, 0)
+	}
+	if a.Status == AccountFrozen {
+		return refuse(st, cmd, CodeAccountFrozen, fmt.Sprintf("account %q is frozen: debits, new holds and captures are refused", cmd.AccountID))
+	}
+	amount := cmd.Amount
+	if amount == 0 {
+		amount = h.Amount
+	}
+	if amount > h.Amount {
+		return refuse(st, cmd, CodeCaptureExceedsHold, fmt.Sprintf("capture of %d exceeds the %d held", amount, h.Amount))
+	}
+	return closeHold(st, cmd, a, *h, HoldCaptured, amount)
+}
+
+// closeHold settles an open hold: its whole amount leaves held, captured of
+// it leaves the balance. Capturing at most the held amount never takes the
+// account below what the hold had reserved.
+func closeHold(st State, cmd Command, a Account, h Hold, status HoldStatus, captured int64) Decision {
+	at := cmd.At
+	h.Status, h.Captured, h.SettledAt = status, captured, &at
+	a.Held -= h.Amount
+	a.Balance -= captured
+	return apply(st, cmd, a, &h, -captured)
+}
+
+// apply returns the decision for an applied command: the account at its
+// next version, the hold if one changed, the journal entry (amount is the
+// signed change of the balance).
+func apply(st State, cmd Command, next Account, hold *Hold, amount int64) Decision {
+	next.Version++
+	next = next.withDerived()
+	out := Outcome{CommandID: cmd.ID, Kind: cmd.Kind, AccountID: cmd.AccountID, Status: StatusApplied, Account: &next, Hold: hold}
+	return Decision{
+		Outcome: out,
+		Account: &next,
+		Hold:    hold,
+		Entry: &Entry{
+			AccountID: next.ID, Version: next.Version, CommandID: cmd.ID,
+			Kind: cmd.Kind, Amount: amount, BalanceAfter: next.Balance,
+		},
+	}
+}
+
+// refuse returns the decision for a refused command: nothing changes; the
+// outcome shows the account (and the named hold) as they stand.
+func refuse(st State, cmd Command, code Code, detail string) Decision {
+	out := Outcome{CommandID: cmd.ID, Kind: cmd.Kind, AccountID: cmd.AccountID, Status: StatusRejected, Code: code, Detail: detail}
+	if st.Account != nil {
+		a := st.Account.withDerived()
+		out.Account = &a
+	}
+	if st.Hold != nil && st.Hold.AccountID == cmd.AccountID {
+		h := st.Hold.AsOf(cmd.At)
+		out.Hold = &h
+	}
+	return Decision{Outcome: out}
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 func TestDecide(t *testing.T) {
@@ -41,7 +42,7 @@ func TestDecide(t *testing.T) {
 			if tt.acc != nil {
 				before = *tt.acc
 			}
-			d := Decide(tt.acc, tt.cmd)
+			d := Decide(State{Account: tt.acc}, tt.cmd)
 			if tt.acc != nil && *tt.acc != before {
 				t.Fatalf("Decide mutated its input: got %+v, want %+v", *tt.acc, before)
 			}
@@ -89,7 +90,7 @@ func TestDecideSequence(t *testing.T) {
 	acc := &Account{ID: "alice", Currency: "USD", Balance: 100, Version: 1}
 	applied, refused := 0, 0
 	for i := 0; i < 50; i++ {
-		d := Decide(acc, Command{ID: "w", Kind: KindWithdrawal, AccountID: "alice", Amount: 10})
+		d := Decide(State{Account: acc}, Command{ID: "w", Kind: KindWithdrawal, AccountID: "alice", Amount: 10})
 		switch d.Outcome.Status {
 		case StatusApplied:
 			applied++
@@ -123,5 +124,49 @@ func TestFingerprint(t *testing.T) {
 		if bytes.Equal(base.Fingerprint(), c.Fingerprint()) {
 			t.Errorf("%s: got equal fingerprints for different requests", name)
 		}
+	}
+}
+
+func TestDecideAt(t *testing.T) {
+	deadline := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	funded := &Account{ID: "alice", Currency: "USD", Balance: 100, Version: 3}
+	tests := []struct {
+		name        string
+		acc         *Account
+		deadline    time.Time
+		now         time.Time
+		wantStatus  Status
+		wantCode    Code
+		wantBalance int64
+	}{
+		{"before the deadline", funded, deadline, deadline.Add(-time.Second), StatusApplied, "", 60},
+		{"at the deadline", funded, deadline, deadline, StatusApplied, "", 60},
+		{"after the deadline", funded, deadline, deadline.Add(time.Millisecond), StatusRejected, CodeExpired, 100},
+		{"no deadline", funded, time.Time{}, deadline.Add(1000 * time.Hour), StatusApplied, "", 60},
+		{"expired on a missing account", nil, deadline, deadline.Add(time.Hour), StatusRejected, CodeExpired, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := Command{ID: "c1", Kind: KindWithdrawal, AccountID: "alice", Amount: 40, Deadline: tt.deadline}
+			d := DecideAt(State{Account: tt.acc}, cmd, tt.now)
+			if d.Outcome.Status != tt.wantStatus || d.Outcome.Code != tt.wantCode {
+				t.Fatalf("got %s/%s, want %s/%s", d.Outcome.Status, d.Outcome.Code, tt.wantStatus, tt.wantCode)
+			}
+			if tt.wantCode == CodeExpired && (d.Account != nil || d.Entry != nil) {
+				t.Fatalf("an expired command changed state: %+v %+v", d.Account, d.Entry)
+			}
+			if tt.acc != nil && d.Outcome.Account.Balance != tt.wantBalance {
+				t.Errorf("got balance %d, want %d", d.Outcome.Account.Balance, tt.wantBalance)
+			}
+		})
+	}
+}
+
+func TestFingerprintIgnoresDeadline(t *testing.T) {
+	a := Command{ID: "a", Kind: KindDeposit, AccountID: "alice", Amount: 10, Deadline: time.Unix(100, 0)}
+	b := a
+	b.Deadline = time.Unix(200, 0)
+	if !bytes.Equal(a.Fingerprint(), b.Fingerprint()) {
+		t.Error("got different fingerprints for a retry with a later deadline, want equal")
 	}
 }

@@ -25,6 +25,27 @@ const (
 	CodeInvalidCommand       Code = "invalid_command"
 	CodeIdempotencyMismatch  Code = "idempotency_key_reused"
 	CodeMisrouted            Code = "misrouted"
+	// CodeExpired: the command reached its decider after its deadline and
+	// never took effect.
+	CodeExpired Code = "expired"
+	// CodePreconditionFailed: the account's version was not the one the
+	// command's If-Match required.
+	CodePreconditionFailed Code = "precondition_failed"
+	CodeHoldNotFound       Code = "hold_not_found"
+	// CodeHoldNotOpen: the hold was captured, released or expired already
+	// (or is past its expiry): a hold is settled at most once.
+	CodeHoldNotOpen        Code = "hold_not_open"
+	CodeCaptureExceedsHold Code = "capture_exceeds_hold"
+	// CodeHoldNotExpired: an expire_hold command reached the hold before
+	// its expiry (a producer's clock ran ahead). Nothing changed; a later
+	// expire_hold expires it.
+	CodeHoldNotExpired  Code = "hold_not_expired"
+	CodeAccountFrozen   Code = "account_frozen"
+	CodeAccountClosed   Code = "account_closed"
+	CodeAccountNotEmpty Code = "account_not_empty"
+	// CodeOverdraftInUse: the new overdraft limit is below what the account
+	// already spends of it.
+	CodeOverdraftInUse Code = "overdraft_in_use"
 )
 
 // Outcome is the stored, replayable result of one command: what the caller
@@ -37,6 +58,9 @@ type Outcome struct {
 	Code      Code     `json:"code,omitempty"`
 	Detail    string   `json:"detail,omitempty"`
 	Account   *Account `json:"account,omitempty"`
+	// Hold is the hold the command created or settled (or, for a refusal,
+	// the hold as it stood).
+	Hold *Hold `json:"hold,omitempty"`
 }
 
 // Entry is one row of the append-only journal: an applied command's effect

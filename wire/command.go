@@ -2,7 +2,10 @@ package wire
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -41,13 +44,21 @@ const (
 //
 //	{"v":1,"kind":"deposit","account_id":"alice","amount":100}
 //	{"v":1,"kind":"open_account","account_id":"alice","currency":"USD","overdraft_limit":0}
+//	{"v":1,"kind":"hold","account_id":"alice","amount":30,"expires_in":"15m0s"}
+//	{"v":1,"kind":"capture","account_id":"alice","hold_id":"hold-…","amount":20,"if_match":7}
+//	{"v":1,"kind":"withdrawal","account_id":"alice","amount":25,"deadline":"2026-11-30T13:00:00.000Z"}
 //
 // It is read under the rules of package strictjson, the same as the HTTP
 // bodies: exact names, no duplicates, no nulls, integers as plain digits.
-// Each kind has its own members: amount for deposit and withdrawal;
-// currency and the optional overdraft_limit (default 0) for open_account.
-// A member of another kind is refused, not ignored.
-// rawEnvelope is an envelope as read, before its members are checked.
+// Each kind has its own members (kindMembers); a member of another kind is
+// refused, not ignored. Every kind may carry:
+//
+//   - if_match (optional): the account version the command requires where
+//     it is applied, or "*" for "the account exists"; otherwise it is
+//     refused as precondition_failed.
+//   - deadline (optional, RFC 3339): the last moment the command may be
+//     decided; decided later, it is refused as "expired". Without it, the
+//     consumer takes the record's timestamp plus its default deadline.
 type rawEnvelope struct {
 	V              jsontext.Value `json:"v"`
 	Kind           jsontext.Value `json:"kind"`
@@ -55,37 +66,100 @@ type rawEnvelope struct {
 	Amount         jsontext.Value `json:"amount"`
 	Currency       jsontext.Value `json:"currency"`
 	OverdraftLimit jsontext.Value `json:"overdraft_limit"`
+	HoldID         jsontext.Value `json:"hold_id"`
+	ExpiresIn      jsontext.Value `json:"expires_in"`
+	IfMatch        jsontext.Value `json:"if_match"`
+	Deadline       jsontext.Value `json:"deadline"`
 }
 
+// kindMembers are the members each kind takes besides v, kind, account_id,
+// if_match and deadline; a required one is marked with a '!'.
+var kindMembers = map[ledger.Kind][]string{
+	ledger.KindOpenAccount:       {"!currency", "overdraft_limit"},
+	ledger.KindDeposit:           {"!amount"},
+	ledger.KindWithdrawal:        {"!amount"},
+	ledger.KindHold:              {"!amount", "expires_in"},
+	ledger.KindCapture:           {"!hold_id", "amount"},
+	ledger.KindRelease:           {"!hold_id"},
+	ledger.KindExpireHold:        {"!hold_id"},
+	ledger.KindSetOverdraftLimit: {"!overdraft_limit"},
+	ledger.KindFreeze:            {},
+	ledger.KindUnfreeze:          {},
+	ledger.KindClose:             {},
+}
+
+// kindMemberNames are the members of kindMembers, in the order they are
+// checked.
+var kindMemberNames = []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in"}
+
+// deadlineLayout writes deadlines in UTC with milliseconds.
+const deadlineLayout = "2006-01-02T15:04:05.000Z07:00"
+
 // EncodeCommand returns the record value for cmd: the members of its kind,
-// in the order shown above. It is on every request's path, so it appends
-// rather than reflects (see BenchmarkCodec).
+// in the order of kindMembers. It is on every request's path, so it
+// appends rather than reflects (see BenchmarkCodec).
 func EncodeCommand(cmd ledger.Command) ([]byte, error) {
-	b := make([]byte, 0, 96)
+	members, ok := kindMembers[cmd.Kind]
+	if !ok {
+		return nil, fmt.Errorf("encode command %s: unknown kind %q", cmd.ID, cmd.Kind)
+	}
+	b := make([]byte, 0, 128)
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, EnvelopeVersion, 10)
-	b = append(b, `,"kind":`...)
-	b, err := jsontext.AppendQuote(b, cmd.Kind)
+	str := func(name, v string) error {
+		var err error
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b, err = jsontext.AppendQuote(b, v)
+		return err
+	}
+	num := func(name string, v int64) {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, v, 10)
+	}
+	err := str("kind", string(cmd.Kind))
 	if err == nil {
-		b = append(b, `,"account_id":`...)
-		b, err = jsontext.AppendQuote(b, cmd.AccountID)
+		err = str("account_id", cmd.AccountID)
+	}
+	for _, m := range members {
+		if err != nil {
+			break
+		}
+		required := m[0] == '!'
+		switch strings.TrimPrefix(m, "!") {
+		case "amount":
+			if required || cmd.Amount != 0 {
+				num("amount", cmd.Amount)
+			}
+		case "currency":
+			err = str("currency", cmd.Currency)
+		case "overdraft_limit":
+			if required || cmd.OverdraftLimit != 0 {
+				num("overdraft_limit", cmd.OverdraftLimit)
+			}
+		case "hold_id":
+			err = str("hold_id", cmd.HoldID)
+		case "expires_in":
+			if cmd.HoldFor != 0 {
+				err = str("expires_in", cmd.HoldFor.String())
+			}
+		}
+	}
+	switch {
+	case err != nil:
+	case cmd.IfMatch == ledger.IfMatchExists:
+		err = str("if_match", "*")
+	case cmd.IfMatch > 0:
+		num("if_match", cmd.IfMatch)
+	}
+	if err == nil && !cmd.Deadline.IsZero() {
+		err = str("deadline", cmd.Deadline.UTC().Format(deadlineLayout))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("encode command %s: %w", cmd.ID, err)
-	}
-	switch cmd.Kind {
-	case ledger.KindOpenAccount:
-		b = append(b, `,"currency":`...)
-		if b, err = jsontext.AppendQuote(b, cmd.Currency); err != nil {
-			return nil, fmt.Errorf("encode command %s: %w", cmd.ID, err)
-		}
-		if cmd.OverdraftLimit != 0 {
-			b = append(b, `,"overdraft_limit":`...)
-			b = strconv.AppendInt(b, cmd.OverdraftLimit, 10)
-		}
-	default:
-		b = append(b, `,"amount":`...)
-		b = strconv.AppendInt(b, cmd.Amount, 10)
 	}
 	return append(b, '}'), nil
 }
@@ -113,33 +187,91 @@ func DecodeCommand(id string, value []byte) (ledger.Command, error) {
 		return ledger.Command{}, err
 	}
 	cmd := ledger.Command{ID: id, Kind: ledger.Kind(kind), AccountID: accountID}
-	switch cmd.Kind {
-	case ledger.KindDeposit, ledger.KindWithdrawal:
-		of := "a " + kind + " command"
-		if err := strictjson.Absent("currency", env.Currency, of); err != nil {
+	members, ok := kindMembers[cmd.Kind]
+	if !ok {
+		return ledger.Command{}, cmd.Validate() // names the kinds there are
+	}
+	raw := map[string]jsontext.Value{
+		"amount": env.Amount, "currency": env.Currency, "overdraft_limit": env.OverdraftLimit,
+		"hold_id": env.HoldID, "expires_in": env.ExpiresIn,
+	}
+	of := "a " + kind + " command"
+	for _, name := range kindMemberNames {
+		if !slices.Contains(members, name) && !slices.Contains(members, "!"+name) {
+			if err := strictjson.Absent(name, raw[name], of); err != nil {
+				return ledger.Command{}, err
+			}
+		}
+	}
+	for _, m := range members {
+		name := strings.TrimPrefix(m, "!")
+		v := raw[name]
+		if len(v) == 0 && m[0] != '!' {
+			continue
+		}
+		switch name {
+		case "amount":
+			cmd.Amount, err = strictjson.Amount(name, v)
+		case "currency":
+			cmd.Currency, err = strictjson.String(name, v)
+		case "overdraft_limit":
+			if len(v) == 0 {
+				err = &ledger.FieldError{Field: name, Reason: "is required"}
+			} else {
+				cmd.OverdraftLimit, err = strictjson.Limit(name, v)
+			}
+		case "hold_id":
+			cmd.HoldID, err = strictjson.String(name, v)
+		case "expires_in":
+			cmd.HoldFor, err = Duration(name, v)
+		}
+		if err != nil {
 			return ledger.Command{}, err
 		}
-		if err := strictjson.Absent("overdraft_limit", env.OverdraftLimit, of); err != nil {
+	}
+	if cmd.IfMatch, err = ifMatch(env.IfMatch); err != nil {
+		return ledger.Command{}, err
+	}
+	if len(env.Deadline) > 0 {
+		s, err := strictjson.String("deadline", env.Deadline)
+		if err != nil {
 			return ledger.Command{}, err
 		}
-		if cmd.Amount, err = strictjson.Amount("amount", env.Amount); err != nil {
-			return ledger.Command{}, err
-		}
-	case ledger.KindOpenAccount:
-		if err := strictjson.Absent("amount", env.Amount, "an open_account command"); err != nil {
-			return ledger.Command{}, err
-		}
-		if cmd.Currency, err = strictjson.String("currency", env.Currency); err != nil {
-			return ledger.Command{}, err
-		}
-		if cmd.OverdraftLimit, err = strictjson.Limit("overdraft_limit", env.OverdraftLimit); err != nil {
-			return ledger.Command{}, err
+		if cmd.Deadline, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return ledger.Command{}, &ledger.FieldError{Field: "deadline", Reason: "must be an RFC 3339 timestamp such as 2026-11-30T13:00:00Z"}
 		}
 	}
 	if err := cmd.Validate(); err != nil {
 		return ledger.Command{}, err
 	}
 	return cmd, nil
+}
+
+// Duration reads a Go duration written as a JSON string, such as "15m".
+func Duration(field string, v jsontext.Value) (time.Duration, error) {
+	s, err := strictjson.String(field, v)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, &ledger.FieldError{Field: field, Reason: "must be a duration such as 90s, 15m or 24h"}
+	}
+	return d, nil
+}
+
+// ifMatch reads the optional if_match member: a version or "*".
+func ifMatch(v jsontext.Value) (int64, error) {
+	if len(v) == 0 {
+		return ledger.IfMatchNone, nil
+	}
+	if v.Kind() == '"' {
+		if string(v) != `"*"` {
+			return 0, &ledger.FieldError{Field: "if_match", Reason: `must be an account version or "*"`}
+		}
+		return ledger.IfMatchExists, nil
+	}
+	return strictjson.Amount("if_match", v)
 }
 
 var envelopeVersionLiteral = strconv.Itoa(EnvelopeVersion)

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
@@ -13,6 +14,18 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{ID: "c2", Kind: ledger.KindDeposit, AccountID: "alice", Amount: ledger.MaxAmount},
 		{ID: "c3", Kind: ledger.KindWithdrawal, AccountID: "a.b:c-d_e", Amount: 1},
 		{ID: "c4", Kind: ledger.KindOpenAccount, AccountID: "bob", Currency: "EUR"},
+		{ID: "c5", Kind: ledger.KindWithdrawal, AccountID: "alice", Amount: 25, Deadline: time.Date(2026, 11, 30, 13, 0, 0, 123e6, time.UTC)},
+		{ID: "c6", Kind: ledger.KindHold, AccountID: "alice", Amount: 30, HoldFor: 15 * time.Minute, IfMatch: 7},
+		{ID: "c7", Kind: ledger.KindHold, AccountID: "alice", Amount: 30},
+		{ID: "c8", Kind: ledger.KindCapture, AccountID: "alice", HoldID: "hold-1", Amount: 20, IfMatch: ledger.IfMatchExists},
+		{ID: "c9", Kind: ledger.KindCapture, AccountID: "alice", HoldID: "hold-1"},
+		{ID: "c10", Kind: ledger.KindRelease, AccountID: "alice", HoldID: "hold-1"},
+		{ID: "c11", Kind: ledger.KindExpireHold, AccountID: "alice", HoldID: "hold-1"},
+		{ID: "c12", Kind: ledger.KindSetOverdraftLimit, AccountID: "alice", OverdraftLimit: 0},
+		{ID: "c13", Kind: ledger.KindSetOverdraftLimit, AccountID: "alice", OverdraftLimit: 500},
+		{ID: "c14", Kind: ledger.KindFreeze, AccountID: "alice"},
+		{ID: "c15", Kind: ledger.KindUnfreeze, AccountID: "alice", IfMatch: 3},
+		{ID: "c16", Kind: ledger.KindClose, AccountID: "alice"},
 	} {
 		b, err := EncodeCommand(cmd)
 		if err != nil {
@@ -63,6 +76,20 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"invalid UTF-8", "{\"v\":1,\"kind\":\"deposit\",\"account_id\":\"a\xff\",\"amount\":1}", ""},
 		{"dot dot account", `{"v":1,"kind":"deposit","account_id":"..","amount":1}`, "account_id"},
 		{"not an object", `[1]`, ""},
+		{"bad deadline", `{"v":1,"kind":"deposit","account_id":"a","amount":1,"deadline":"tomorrow"}`, "deadline"},
+		{"deadline not a string", `{"v":1,"kind":"deposit","account_id":"a","amount":1,"deadline":1767000000}`, "deadline"},
+		{"hold id on a deposit", `{"v":1,"kind":"deposit","account_id":"a","amount":1,"hold_id":"h"}`, "hold_id"},
+		{"expires_in on a capture", `{"v":1,"kind":"capture","account_id":"a","hold_id":"h","expires_in":"1m"}`, "expires_in"},
+		{"capture without hold", `{"v":1,"kind":"capture","account_id":"a","amount":1}`, "hold_id"},
+		{"amount on a release", `{"v":1,"kind":"release","account_id":"a","hold_id":"h","amount":1}`, "amount"},
+		{"hold without amount", `{"v":1,"kind":"hold","account_id":"a"}`, "amount"},
+		{"hold for a bad duration", `{"v":1,"kind":"hold","account_id":"a","amount":1,"expires_in":"soon"}`, "expires_in"},
+		{"hold too long", `{"v":1,"kind":"hold","account_id":"a","amount":1,"expires_in":"721h"}`, "expires_in"},
+		{"set overdraft without a limit", `{"v":1,"kind":"set_overdraft_limit","account_id":"a"}`, "overdraft_limit"},
+		{"amount on a freeze", `{"v":1,"kind":"freeze","account_id":"a","amount":1}`, "amount"},
+		{"if_match zero", `{"v":1,"kind":"close","account_id":"a","if_match":0}`, "if_match"},
+		{"if_match a word", `{"v":1,"kind":"close","account_id":"a","if_match":"latest"}`, "if_match"},
+		{"if_match null", `{"v":1,"kind":"close","account_id":"a","if_match":null}`, "if_match"},
 		{"null", `null`, ""},
 	}
 	for _, tt := range tests {

@@ -167,7 +167,7 @@ func readAccount(ctx context.Context, q querier, id, lock string) (*ledger.Accou
 // by the version read unless the row is locked), the journal entry and the
 // idempotency row. It returns errRetry on a conflict.
 func decideAndWrite(ctx context.Context, tx pgx.Tx, acc *ledger.Account, cmd ledger.Command, locked bool) (ledger.Outcome, error) {
-	d := ledger.Decide(acc, cmd)
+	d := ledger.Decide(ledger.State{Account: acc}, cmd)
 	if d.Account != nil {
 		a := d.Account
 		if acc == nil {

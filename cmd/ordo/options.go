@@ -40,6 +40,7 @@ type Options struct {
 	Linger                     time.Duration
 	InstanceID                 string
 	LogLevel                   string
+	CommandDeadline            time.Duration
 }
 
 // Defaults, each overridable by flag or environment variable.
@@ -66,6 +67,7 @@ func defaultOptions() Options {
 		DBLockTimeout:              5 * time.Second,
 		DBIdleInTransactionTimeout: 5 * time.Second,
 		LogLevel:                   "info",
+		CommandDeadline:            time.Hour,
 	}
 }
 
@@ -89,6 +91,9 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 	}
 	if bound := o.RequestBound(); o.DrainTimeout < bound {
 		errs = append(errs, fmt.Errorf("--drain-timeout (%s) must be at least --produce-timeout + --wait-budget + %s (%s), the longest a command request can take", o.DrainTimeout, apiReadTimeout, bound))
+	}
+	if bound := o.RequestBound(); o.CommandDeadline < time.Second || o.CommandDeadline <= bound {
+		errs = append(errs, fmt.Errorf("--command-deadline (%s) must be at least 1s and longer than a command request can take (%s)", o.CommandDeadline, bound))
 	}
 	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 || o.CacheAccounts < 1 {
 		errs = append(errs, errors.New("--max-batch, --appliers, --cache-accounts and --db-max-conns must be at least 1"))
@@ -159,6 +164,12 @@ func (f *flagSet) dur(p *time.Duration, name, env, usage string) {
 // The flag groups, shared by the roles that need them.
 func (f *flagSet) common() {
 	f.str(&f.o.LogLevel, "log-level", "ORDO_LOG_LEVEL", "log level: debug, info, warn, error")
+}
+
+// deadline is shared by the API (which stamps it on each command) and the
+// consumer (which applies it to records that carry none).
+func (f *flagSet) deadline() {
+	f.dur(&f.o.CommandDeadline, "command-deadline", "ORDO_COMMAND_DEADLINE", "how long after its request a command may still be decided; the consumer refuses it as expired after that, so a 202 always has an end")
 }
 
 func (f *flagSet) kafka() {

@@ -67,6 +67,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	}
 	a.server = api.New(api.Config{
 		WaitBudget: o.WaitBudget, ProduceTimeout: o.ProduceTimeout, ReadTimeout: apiReadTimeout,
+		CommandDeadline: o.CommandDeadline,
 		Reply: a.replies.Route(), Logger: log,
 	}, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
@@ -151,7 +152,8 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	proc, err := consumer.New(ctx, consumer.Config{
 		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
-		MaxBatch: o.MaxBatch, Appliers: o.Appliers, Logger: log,
+		MaxBatch: o.MaxBatch, Appliers: o.Appliers,
+		CommandDeadline: o.CommandDeadline, Logger: log,
 	}, store)
 	if err != nil {
 		store.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -179,6 +180,11 @@ func (s *Store) applyCached(ctx context.Context, topic string, order []int, batc
 			if r.Code != "" {
 				continue
 			}
+			if id := r.Command.HoldID; id != "" {
+				if _, ok := st.holds[id]; !ok {
+					st.holds[id] = &holdState{stored: true, current: c.holds[id]}
+				}
+			}
 			if _, ok := st.accounts[r.Command.AccountID]; ok {
 				continue
 			}
@@ -204,7 +210,7 @@ func (s *Store) applyCached(ctx context.Context, topic string, order []int, batc
 		return nil, nil, nil, err
 	}
 	defer conn.Release()
-	if err := w.flush(ctx, conn, st.accounts, true); err != nil {
+	if err := w.flush(ctx, conn, st, true); err != nil {
 		return nil, nil, nil, err
 	}
 	return results, nexts, st, nil
@@ -225,7 +231,7 @@ func decideBatches(order []int, batches []ledger.PartitionBatch, prev []int64, s
 				results[i][j].Skipped = true
 				continue
 			}
-			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st.prior, st.accounts, w)
+			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st, w)
 			last = r.Offset
 		}
 		if last >= 0 {
@@ -279,7 +285,10 @@ func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batc
 		})
 	}
 	b.Queue(`SELECT command_id, fingerprint, outcome FROM commands WHERE command_id = ANY($1)`, ids).Query(st.scanPrior)
-	b.Queue(`SELECT id, currency, balance, held, overdraft_limit, version FROM accounts WHERE id = ANY($1)`, accountIDs).Query(st.scanAccounts)
+	b.Queue(`SELECT id, currency, status, balance, held, overdraft_limit, version FROM accounts WHERE id = ANY($1)`, accountIDs).Query(st.scanAccounts)
+	if holdIDs := st.holdKeys(batches); len(holdIDs) > 0 {
+		b.Queue(`SELECT `+holdColumns+` FROM holds WHERE id = ANY($1)`, holdIDs).Query(st.scanHolds)
+	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -308,7 +317,7 @@ func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batc
 	if s.beforeWrite != nil {
 		s.beforeWrite()
 	}
-	if err := w.flush(ctx, conn, st.accounts, false); err != nil {
+	if err := w.flush(ctx, conn, st, false); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == guardFailed {
 			return nil, nil, nil, fmt.Errorf("%s: %w", pe.Message, ledger.ErrFenced)
@@ -323,7 +332,8 @@ const guardFailed = "OR001"
 
 // decideRecord decides one record against the batch's state, updates that
 // state and queues the writes.
-func decideRecord(r ledger.Record, partition int32, prior map[string]priorCommand, accounts map[string]*accountState, w *batchWriter) ledger.Outcome {
+func decideRecord(r ledger.Record, partition int32, bs *batchState, w *batchWriter) ledger.Outcome {
+	prior, accounts := bs.prior, bs.accounts
 	if p, ok := prior[r.CommandID]; ok {
 		if r.Code == "" && !bytes.Equal(p.fingerprint, r.Command.Fingerprint()) {
 			return ledger.Outcome{
@@ -343,10 +353,19 @@ func decideRecord(r ledger.Record, partition int32, prior map[string]priorComman
 		fp = []byte{}
 	} else {
 		st := accounts[r.Command.AccountID]
-		d := ledger.Decide(st.current, r.Command)
+		state := ledger.State{Account: st.current}
+		if r.Command.HoldID != "" {
+			if hs := bs.holds[r.Command.HoldID]; hs != nil {
+				state.Hold = hs.current
+			}
+		}
+		d := ledger.DecideAt(state, r.Command, bs.now)
 		if d.Account != nil {
 			st.current = d.Account
 			w.entry(*d.Entry)
+		}
+		if d.Hold != nil {
+			bs.holdChanged(d.Hold, r.CommandID, partition)
 		}
 		out = d.Outcome
 		fp = r.Command.Fingerprint()
@@ -368,10 +387,15 @@ type accountState struct {
 type batchState struct {
 	prior    map[string]priorCommand
 	accounts map[string]*accountState
+	// holds are the holds the batch's commands name or create, by ID.
+	holds map[string]*holdState
+	// now is the decision time of the batch's commands, for their
+	// deadlines: read once, when the attempt starts deciding.
+	now time.Time
 }
 
 func newBatchState() *batchState {
-	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}}
+	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}, holds: map[string]*holdState{}, now: time.Now()}
 }
 
 // keys appends the command IDs and the accounts not seen yet of recs.
@@ -411,7 +435,7 @@ func (st *batchState) scanPrior(rows pgx.Rows) error {
 func (st *batchState) scanAccounts(rows pgx.Rows) error {
 	for rows.Next() {
 		var a ledger.Account
-		if err := rows.Scan(&a.ID, &a.Currency, &a.Balance, &a.Held, &a.OverdraftLimit, &a.Version); err != nil {
+		if err := rows.Scan(&a.ID, &a.Currency, &a.Status, &a.Balance, &a.Held, &a.OverdraftLimit, &a.Version); err != nil {
 			return err
 		}
 		a.Available = a.Balance - a.Held

@@ -47,6 +47,9 @@ type cache struct {
 	known       bool
 	accounts    map[string]*ledger.Account // a nil value: known not to exist
 	maxAccounts int
+	// holds are the holds this owner created or read, as it left them;
+	// cleared with the accounts.
+	holds map[string]*ledger.Hold
 
 	// decided remembers command IDs; order is a ring of them, oldest at
 	// pos once full.
@@ -85,7 +88,7 @@ func newCaches(maxAccounts, maxCommands int) *caches {
 func (cs *caches) fresh(c ledger.Claim) *cache {
 	return &cache{
 		key: cacheKey{c.Topic, c.Partition}, epoch: c.Epoch,
-		accounts: map[string]*ledger.Account{}, maxAccounts: cs.maxAccounts,
+		accounts: map[string]*ledger.Account{}, maxAccounts: cs.maxAccounts, holds: map[string]*ledger.Hold{},
 		decided: map[string]priorCommand{}, maxCommands: cs.maxCommands,
 	}
 }
@@ -163,6 +166,7 @@ func (c *cache) reset() {
 	}
 	c.known = false
 	clear(c.accounts)
+	clear(c.holds)
 }
 
 // covers reports whether the cache can decide recs without reading: it knows
@@ -180,6 +184,9 @@ func (c *cache) covers(recs []ledger.Record) bool {
 			continue
 		}
 		if _, ok := c.accounts[r.Command.AccountID]; !ok {
+			return false
+		}
+		if _, ok := c.holds[r.Command.HoldID]; r.Command.HoldID != "" && !ok {
 			return false
 		}
 	}
@@ -204,8 +211,18 @@ func (c *cache) committed(next int64, recs []ledger.Record, st *batchState) {
 		}
 		if _, cached := c.accounts[r.Command.AccountID]; !cached && len(c.accounts) >= c.maxAccounts {
 			clear(c.accounts)
+			clear(c.holds)
 		}
 		c.accounts[r.Command.AccountID] = as.current
+	}
+	for id, hs := range st.holds {
+		if hs.current == nil {
+			continue
+		}
+		if _, cached := c.holds[id]; !cached && len(c.holds) >= c.maxAccounts {
+			clear(c.holds)
+		}
+		c.holds[id] = hs.current
 	}
 }
 

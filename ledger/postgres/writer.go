@@ -78,27 +78,28 @@ func (w *batchWriter) empty() bool { return len(w.offPartition) == 0 }
 // new account is a plain insert that fails if the account appeared
 // meanwhile. Guards fail in the server (ordo_assert), aborting the
 // transaction before COMMIT runs.
-func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts map[string]*accountState, begin bool) error {
+func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchState, begin bool) error {
 	if w.err != nil {
 		return w.err
 	}
 	var (
-		updID, newID, newCur             []string
-		updBal, updHeld, updVer, updPrev []int64
-		newBal, newHeld, newOD, newVer   []int64
+		updID, updStatus, newID, newCur, newStatus []string
+		updBal, updHeld, updOD, updVer, updPrev    []int64
+		newBal, newHeld, newOD, newVer             []int64
 	)
-	for id, st := range accounts {
+	for id, st := range bs.accounts {
 		if st.current == nil || st.current.Version == st.loadedVersion {
 			continue
 		}
 		a := st.current
 		if st.loadedVersion == 0 {
-			newID, newCur = append(newID, id), append(newCur, a.Currency)
+			newID, newCur, newStatus = append(newID, id), append(newCur, a.Currency), append(newStatus, string(a.Status))
 			newBal, newHeld, newOD, newVer = append(newBal, a.Balance), append(newHeld, a.Held), append(newOD, a.OverdraftLimit), append(newVer, a.Version)
 			continue
 		}
-		updID = append(updID, id)
-		updBal, updHeld, updVer, updPrev = append(updBal, a.Balance), append(updHeld, a.Held), append(updVer, a.Version), append(updPrev, st.loadedVersion)
+		updID, updStatus = append(updID, id), append(updStatus, string(a.Status))
+		updBal, updHeld, updOD = append(updBal, a.Balance), append(updHeld, a.Held), append(updOD, a.OverdraftLimit)
+		updVer, updPrev = append(updVer, a.Version), append(updPrev, st.loadedVersion)
 	}
 
 	b := &pgx.Batch{}
@@ -113,23 +114,26 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, accounts ma
 			w.topic, w.offPartition)
 	}
 	if len(newID) > 0 {
-		b.Queue(`INSERT INTO accounts (id, currency, balance, held, overdraft_limit, version)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])`,
-			newID, newCur, newBal, newHeld, newOD, newVer)
+		b.Queue(`INSERT INTO accounts (id, currency, balance, held, overdraft_limit, version, status)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[])`,
+			newID, newCur, newBal, newHeld, newOD, newVer, newStatus)
 	}
 	if len(updID) > 0 {
 		b.Queue(`WITH u AS (
-			UPDATE accounts a SET balance = t.balance, held = t.held, version = t.version, updated_at = now()
-			FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS t(id, balance, held, version, prev)
+			UPDATE accounts a SET balance = t.balance, held = t.held, overdraft_limit = t.overdraft, status = t.status,
+			       version = t.version, updated_at = now()
+			FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[])
+			     AS t(id, balance, held, version, prev, overdraft, status)
 			WHERE a.id = t.id AND a.version = t.prev RETURNING 1)
-			SELECT ordo_assert((SELECT count(*) FROM u) = $6, 'account version guard: an account changed under its partition owner')`,
-			updID, updBal, updHeld, updVer, updPrev, len(updID))
+			SELECT ordo_assert((SELECT count(*) FROM u) = $8, 'account version guard: an account changed under its partition owner')`,
+			updID, updBal, updHeld, updVer, updPrev, updOD, updStatus, len(updID))
 	}
 	if len(w.entAccount) > 0 {
 		b.Queue(`INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after)
 			SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int8[])`,
 			w.entAccount, w.entVersion, w.entCommand, w.entKind, w.entAmount, w.entBalance)
 	}
+	w.queueHolds(b, bs.holds)
 	if len(w.cmdID) > 0 {
 		b.Queue(`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
 			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $10, c.part, c.off

@@ -66,9 +66,12 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		return nil, err
 	}
 	a.server = api.New(api.Config{
-		WaitBudget: o.WaitBudget, ProduceTimeout: o.ProduceTimeout, ReadTimeout: apiReadTimeout,
+		WaitBudget:      o.WaitBudget,
+		ProduceTimeout:  o.ProduceTimeout,
+		ReadTimeout:     apiReadTimeout,
 		CommandDeadline: o.CommandDeadline,
-		Reply:           a.replies.Route(), Logger: log,
+		Reply:           a.replies.Route(),
+		Logger:          log,
 	}, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 		a.Close()

@@ -13,7 +13,7 @@ import (
 
 // stalledStore is a Postgres that takes the request and never answers, as
 // under a table lock: every call blocks until its context ends.
-type stalledStore struct{}
+type stalledStore struct{ noHolds }
 
 func (stalledStore) Account(ctx context.Context, _ string) (ledger.Account, error) {
 	<-ctx.Done()

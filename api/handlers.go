@@ -38,6 +38,7 @@ type commandResponse struct {
 	// Deadline is set while the command is pending: it is decided by then
 	// (applied, refused or expired), never later.
 	Deadline *time.Time      `json:"deadline,omitempty"`
+	Hold     *ledger.Hold    `json:"hold,omitempty"`
 	Account  *ledger.Account `json:"account,omitempty"`
 }
 
@@ -107,6 +108,10 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		cmd.ID = keyedCommandID(cmd.AccountID, key)
 	} else {
 		cmd.ID = s.cfg.NewID()
+	}
+	var err error
+	if cmd.IfMatch, err = ifMatch(c); err != nil {
+		return err
 	}
 	// The deadline travels in the record (milliseconds, as the envelope
 	// writes it): a command the consumer reaches later is refused as
@@ -248,11 +253,15 @@ func (s *Server) answer(c echo.Context, out ledger.Outcome) error {
 		return s.problem(c, outcomeProblem(out))
 	}
 	status := http.StatusOK
-	if out.Kind == ledger.KindOpenAccount {
+	switch {
+	case out.Kind == ledger.KindOpenAccount:
 		status = http.StatusCreated
 		c.Response().Header().Set(echo.HeaderLocation, "/v1/accounts/"+out.AccountID)
+	case out.Kind == ledger.KindHold && out.Hold != nil:
+		status = http.StatusCreated
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/accounts/"+out.AccountID+"/holds/"+out.Hold.ID)
 	}
-	return c.JSON(status, commandResponse{CommandID: out.CommandID, Status: out.Status, Account: out.Account})
+	return c.JSON(status, commandResponse{CommandID: out.CommandID, Status: out.Status, Hold: out.Hold, Account: out.Account})
 }
 
 func (s *Server) getAccount(c echo.Context) error {

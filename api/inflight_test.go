@@ -48,7 +48,7 @@ func (s *scriptedSubmitter) submitted() []ledger.Command {
 }
 
 // emptyStore has decided nothing yet.
-type emptyStore struct{}
+type emptyStore struct{ noHolds }
 
 func (emptyStore) Account(context.Context, string) (ledger.Account, error) {
 	return ledger.Account{}, ledger.ErrNotFound

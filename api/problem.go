@@ -22,6 +22,7 @@ type Problem struct {
 	Field     string          `json:"field,omitempty"`
 	CommandID string          `json:"command_id,omitempty"`
 	Account   *ledger.Account `json:"account,omitempty"`
+	Hold      *ledger.Hold    `json:"hold,omitempty"`
 }
 
 type problemKind struct {
@@ -39,6 +40,15 @@ var problems = map[string]problemKind{
 	string(ledger.CodeInvalidCommand):       {http.StatusBadRequest, "Invalid command"},
 	string(ledger.CodeMisrouted):            {http.StatusInternalServerError, "Command misrouted"},
 	string(ledger.CodeExpired):              {http.StatusConflict, "Command expired"},
+	string(ledger.CodePreconditionFailed):   {http.StatusPreconditionFailed, "Precondition failed"},
+	string(ledger.CodeHoldNotFound):         {http.StatusNotFound, "Hold not found"},
+	string(ledger.CodeHoldNotOpen):          {http.StatusConflict, "Hold not open"},
+	string(ledger.CodeCaptureExceedsHold):   {http.StatusUnprocessableEntity, "Capture exceeds hold"},
+	string(ledger.CodeHoldNotExpired):       {http.StatusConflict, "Hold not expired"},
+	string(ledger.CodeAccountFrozen):        {http.StatusConflict, "Account frozen"},
+	string(ledger.CodeAccountClosed):        {http.StatusConflict, "Account closed"},
+	string(ledger.CodeAccountNotEmpty):      {http.StatusConflict, "Account not empty"},
+	string(ledger.CodeOverdraftInUse):       {http.StatusUnprocessableEntity, "Overdraft in use"},
 	codeInvalidRequest:                      {http.StatusBadRequest, "Invalid request"},
 	codeCommandNotFound:                     {http.StatusNotFound, "Command not found"},
 	codeNotFound:                            {http.StatusNotFound, "Not found"},
@@ -74,6 +84,7 @@ func outcomeProblem(out ledger.Outcome) *Problem {
 	p := newProblem(string(out.Code), out.Detail)
 	p.CommandID = out.CommandID
 	p.Account = out.Account
+	p.Hold = out.Hold
 	return p
 }
 

@@ -21,6 +21,12 @@ import (
 type Store interface {
 	Account(ctx context.Context, id string) (ledger.Account, error)
 	Outcome(ctx context.Context, commandID string) (ledger.Outcome, []byte, error)
+	Hold(ctx context.Context, accountID, holdID string) (ledger.Hold, error)
+	// Holds lists an account's holds, newest first, limit at a time from
+	// the cursor after ("" for the first page); status "" is every status.
+	// next is the following page's cursor, "" after the last. A malformed
+	// cursor is a *ledger.FieldError.
+	Holds(ctx context.Context, accountID string, status ledger.HoldStatus, after string, limit int) (holds []ledger.Hold, next string, err error)
 	Ping(ctx context.Context) error
 }
 
@@ -117,6 +123,15 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	get("/v1/accounts/:id", s.getAccount)
 	e.POST("/v1/accounts/:id/deposits", s.deposit)
 	e.POST("/v1/accounts/:id/withdrawals", s.withdraw)
+	e.POST("/v1/accounts/:id/holds", s.createHold)
+	get("/v1/accounts/:id/holds", s.listHolds)
+	get("/v1/accounts/:id/holds/:hold_id", s.getHold)
+	e.POST("/v1/accounts/:id/holds/:hold_id/capture", s.captureHold)
+	e.POST("/v1/accounts/:id/holds/:hold_id/release", s.releaseHold)
+	e.POST("/v1/accounts/:id/overdraft-limit", s.setOverdraftLimit)
+	e.POST("/v1/accounts/:id/freeze", s.lifecycle(ledger.KindFreeze))
+	e.POST("/v1/accounts/:id/unfreeze", s.lifecycle(ledger.KindUnfreeze))
+	e.POST("/v1/accounts/:id/close", s.lifecycle(ledger.KindClose))
 	get("/v1/commands/:id", s.getCommand)
 	get("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	get("/readyz", s.ready)

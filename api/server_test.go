@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,12 +26,15 @@ type ledgerFake struct {
 	outcomes  map[string]ledger.Outcome
 	fps       map[string][]byte
 	submitted []ledger.Command
+	holds     map[string]*ledger.Hold
+	now       time.Time // the log time of the commands it decides
 	server    *Server
 	silent    bool // accept but never decide (no consumer running)
 }
 
 func newFake() *ledgerFake {
-	return &ledgerFake{accounts: map[string]*ledger.Account{}, outcomes: map[string]ledger.Outcome{}, fps: map[string][]byte{}}
+	return &ledgerFake{accounts: map[string]*ledger.Account{}, outcomes: map[string]ledger.Outcome{}, fps: map[string][]byte{},
+		holds: map[string]*ledger.Hold{}, now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 }
 
 func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route) (wire.Position, error) {
@@ -50,9 +54,13 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route)
 		go f.server.Deliver(prior, cmd.Fingerprint())
 		return wire.Position{}, nil
 	}
-	d := ledger.Decide(ledger.State{Account: f.accounts[cmd.AccountID]}, cmd)
+	cmd.At = f.now
+	d := ledger.Decide(ledger.State{Account: f.accounts[cmd.AccountID], Hold: f.holds[cmd.HoldID]}, cmd)
 	if d.Account != nil {
 		f.accounts[cmd.AccountID] = d.Account
+	}
+	if d.Hold != nil {
+		f.holds[d.Hold.ID] = d.Hold
 	}
 	f.outcomes[cmd.ID], f.fps[cmd.ID] = d.Outcome, cmd.Fingerprint()
 	f.mu.Unlock()
@@ -69,6 +77,33 @@ func (f *ledgerFake) Account(_ context.Context, id string) (ledger.Account, erro
 		return *a, nil
 	}
 	return ledger.Account{}, ledger.ErrNotFound
+}
+
+func (f *ledgerFake) Hold(_ context.Context, account, id string) (ledger.Hold, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h, ok := f.holds[id]; ok && h.AccountID == account {
+		return *h, nil
+	}
+	return ledger.Hold{}, ledger.ErrNotFound
+}
+
+// Holds lists every hold of the account with the status, ordered by ID; it
+// pages by ID too.
+func (f *ledgerFake) Holds(_ context.Context, account string, status ledger.HoldStatus, after string, limit int) ([]ledger.Hold, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ledger.Hold
+	for _, h := range f.holds {
+		if h.AccountID == account && (status == "" || h.Status == status) && h.ID > after {
+			out = append(out, *h)
+		}
+	}
+	slices.SortFunc(out, func(a, b ledger.Hold) int { return strings.Compare(a.ID, b.ID) })
+	if len(out) > limit {
+		return out[:limit], out[limit-1].ID, nil
+	}
+	return out, "", nil
 }
 
 func (f *ledgerFake) Outcome(_ context.Context, id string) (ledger.Outcome, []byte, error) {

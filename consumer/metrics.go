@@ -21,6 +21,8 @@ type metrics struct {
 	// transactions: how long each took, how many commands it decided, and
 	// how long each command took from the API to its commit.
 	txSeconds, txCommands, commandLatency prometheus.Histogram
+	// holdExpiries counts the expire_hold commands the expiry scan produced.
+	holdExpiries prometheus.Counter
 }
 
 func newMetrics(p *Processor) *metrics {
@@ -42,6 +44,10 @@ func newMetrics(p *Processor) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
 		}),
 	}
+	m.holdExpiries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ordo_consumer_hold_expiries_total",
+		Help: "expire_hold commands produced by this consumer's scan for open holds past their expiry (one per hold per scan at most; a hold is expired once however many reach it).",
+	})
 	batches := func(way string, n func(ledger.ApplyStats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "ordo_consumer_batches_total",
@@ -68,7 +74,7 @@ func newMetrics(p *Processor) *metrics {
 			Name: "ordo_consumer_partitions_stopped",
 			Help: "Partitions halted by an error that needs an operator (a stored offset outside the log, a recreated topic); see the logs.",
 		}, func() float64 { return float64(len(p.Stopped())) }),
-		m.txSeconds, m.txCommands, m.commandLatency,
+		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

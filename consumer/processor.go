@@ -29,6 +29,9 @@ type Store interface {
 	ApplyBatches(ctx context.Context, batches []ledger.PartitionBatch) ([][]ledger.Result, error)
 	Partitions(ctx context.Context, topic string) ([]ledger.PartitionState, error)
 	Stats() ledger.ApplyStats
+	// DueHolds lists up to limit open holds of the partitions whose expiry
+	// is at or before now, oldest first (see expiry.go).
+	DueHolds(ctx context.Context, topic string, partitions []int32, now time.Time, limit int) ([]ledger.Hold, error)
 }
 
 // Config configures a Processor. Zero durations and sizes take the defaults
@@ -59,6 +62,10 @@ type Config struct {
 	// RetryBackoff: the wait before retrying a batch after a database
 	// error. Default 500ms.
 	RetryBackoff time.Duration
+	// HoldExpiryInterval: how often the owner of a partition looks for
+	// open holds past their expiry and submits their expiry (expiry.go).
+	// Default 1s.
+	HoldExpiryInterval time.Duration
 	// CommandDeadline: the deadline of a command record whose envelope
 	// names none (one produced by another Kafka client), counted from the
 	// record's timestamp. Default 1h.
@@ -89,6 +96,9 @@ func (c *Config) setDefaults() error {
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 500 * time.Millisecond
 	}
+	if c.HoldExpiryInterval <= 0 {
+		c.HoldExpiryInterval = time.Second
+	}
 	if c.CommandDeadline <= 0 {
 		c.CommandDeadline = time.Hour
 	}
@@ -117,6 +127,7 @@ type Processor struct {
 	// transactions.
 	replies     chan committedBatch
 	quitReplier chan struct{}
+	stopExpiry  context.CancelFunc
 
 	metrics *metrics
 
@@ -181,6 +192,10 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	p.quitReplier = make(chan struct{})
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); p.runReplier() }()
+	var expiryCtx context.Context
+	expiryCtx, p.stopExpiry = context.WithCancel(context.Background())
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.runExpiry(expiryCtx) }()
 	for i := 0; i < cfg.Appliers; i++ {
 		a := newApplier(p)
 		p.appliers = append(p.appliers, a)
@@ -228,6 +243,7 @@ func (p *Processor) Run(ctx context.Context) error {
 // Close leaves the group and stops the appliers. Applied batches are safe;
 // records fetched but not applied are fetched again by the next owner.
 func (p *Processor) Close() {
+	p.stopExpiry()
 	p.cl.Close() // leaves the group, running onRevoked
 	p.stopAllWorkers()
 	for _, a := range p.appliers {

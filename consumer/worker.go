@@ -185,6 +185,9 @@ func (p *Processor) decode(r *kgo.Record) ledger.Record {
 		// deadline counts from when it was produced.
 		cmd.Deadline = r.Timestamp.Add(p.cfg.CommandDeadline)
 	}
+	// Log time: holds are created and expire on the record's timestamp,
+	// so a replay of the log decides them alike on any machine.
+	cmd.At = r.Timestamp.UTC()
 	out.Command = cmd
 	return out
 }

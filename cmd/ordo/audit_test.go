@@ -58,6 +58,24 @@ func (e *env) auditLedger() {
 	if orphan != 0 {
 		e.t.Errorf("%d journal entries have no applied command", orphan)
 	}
+	// Holds: an account's held amount is the sum of its open holds, and no
+	// hold was settled by more than one applied command.
+	var heldOff int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM accounts a
+		WHERE a.held <> coalesce((SELECT sum(amount) FROM holds h WHERE h.account_id = a.id AND h.status = 'open'), 0)`).Scan(&heldOff); err != nil {
+		e.t.Fatal(err)
+	}
+	if heldOff != 0 {
+		e.t.Errorf("%d accounts hold another amount than the sum of their open holds", heldOff)
+	}
+	var twice int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT outcome->'hold'->>'id' FROM commands
+		WHERE status = 'applied' AND kind IN ('capture', 'release', 'expire_hold') GROUP BY 1 HAVING count(*) > 1) d`).Scan(&twice); err != nil {
+		e.t.Fatal(err)
+	}
+	if twice != 0 {
+		e.t.Errorf("%d holds were settled more than once", twice)
+	}
 }
 
 func (e *env) balance(id string) (balance, version int64) {

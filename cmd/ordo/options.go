@@ -41,6 +41,7 @@ type Options struct {
 	InstanceID                 string
 	LogLevel                   string
 	CommandDeadline            time.Duration
+	HoldExpiryInterval         time.Duration
 }
 
 // Defaults, each overridable by flag or environment variable.
@@ -68,6 +69,7 @@ func defaultOptions() Options {
 		DBIdleInTransactionTimeout: 5 * time.Second,
 		LogLevel:                   "info",
 		CommandDeadline:            time.Hour,
+		HoldExpiryInterval:         time.Second,
 	}
 }
 
@@ -91,6 +93,9 @@ func (o *Options) Validate(needBrokers, needDB bool) error {
 	}
 	if bound := o.RequestBound(); o.DrainTimeout < bound {
 		errs = append(errs, fmt.Errorf("--drain-timeout (%s) must be at least --produce-timeout + --wait-budget + %s (%s), the longest a command request can take", o.DrainTimeout, apiReadTimeout, bound))
+	}
+	if o.HoldExpiryInterval < 10*time.Millisecond || o.HoldExpiryInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("--hold-expiry-interval (%s) must be from 10ms to 1m", o.HoldExpiryInterval))
 	}
 	if bound := o.RequestBound(); o.CommandDeadline < time.Second || o.CommandDeadline <= bound {
 		errs = append(errs, fmt.Errorf("--command-deadline (%s) must be at least 1s and longer than a command request can take (%s)", o.CommandDeadline, bound))
@@ -208,5 +213,6 @@ func (f *flagSet) consumer() {
 	f.num(&f.o.MaxBatch, "max-batch", "ORDO_MAX_BATCH", "records after which an applier stops adding queued fetches to a transaction")
 	f.num(&f.o.Appliers, "appliers", "ORDO_APPLIERS", "Postgres transactions a consumer keeps in flight; each commits everything queued for its partitions")
 	f.num(&f.o.CacheAccounts, "cache-accounts", "ORDO_CACHE_ACCOUNTS", "accounts each claimed partition keeps in memory, so that a batch of cached accounts commits in one round trip without reading")
+	f.dur(&f.o.HoldExpiryInterval, "hold-expiry-interval", "ORDO_HOLD_EXPIRY_INTERVAL", "how often a consumer looks for open holds past their expiry in its partitions and submits their expiry")
 	f.str(&f.o.MetricsAddr, "metrics-addr", "ORDO_METRICS_ADDR", "listen address for the consumer's Prometheus metrics at /metrics (empty: not served)")
 }

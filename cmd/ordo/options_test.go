@@ -18,6 +18,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"no appliers", func(o *Options) { o.Appliers = 0 }, false},
 		{"no cached accounts", func(o *Options) { o.CacheAccounts = 0 }, false},
 		{"no connections", func(o *Options) { o.DBMaxConns = 0 }, false},
+		{"hold expiry scan too often", func(o *Options) { o.HoldExpiryInterval = time.Millisecond }, false},
+		{"hold expiry scan too rare", func(o *Options) { o.HoldExpiryInterval = 2 * time.Minute }, false},
 		{"deadline under a second", func(o *Options) { o.CommandDeadline = 500 * time.Millisecond; o.WaitBudget = 100 * time.Millisecond }, false},
 		{"deadline within the wait budget", func(o *Options) { o.CommandDeadline = 5 * time.Second }, false},
 		{"short deadline", func(o *Options) { o.CommandDeadline = 2 * time.Second; o.WaitBudget = time.Second }, true},

@@ -156,7 +156,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers,
-		CommandDeadline: o.CommandDeadline, Logger: log,
+		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,
 	}, store)
 	if err != nil {
 		store.Close()

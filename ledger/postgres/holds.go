@@ -145,17 +145,17 @@ func (s *Store) Hold(ctx context.Context, accountID, holdID string) (ledger.Hold
 	return h, nil
 }
 
-// HoldFilter selects an account's holds for listing.
-type HoldFilter struct {
-	Status ledger.HoldStatus // "" for every status
-	After  string            // a cursor from the previous page, "" for the first
-	Limit  int
-}
-
-// Holds lists an account's holds, newest first, a page at a time. next is
-// the cursor of the following page, "" after the last one. An open hold past
-// its expiry is listed as open: the stored state (see ledger.Hold.AsOf).
-func (s *Store) Holds(ctx context.Context, accountID string, f HoldFilter) (holds []ledger.Hold, next string, err error) {
+// Holds lists an account's holds with the given status ("" for all),
+// newest first, limit at a time from the cursor after ("" for the first
+// page). next is the cursor of the following page, "" after the last one. An
+// open hold past its expiry is listed as open: the stored state (see
+// ledger.Hold.AsOf).
+func (s *Store) Holds(ctx context.Context, accountID string, status ledger.HoldStatus, after string, limit int) (holds []ledger.Hold, next string, err error) {
+	f := struct {
+		Status ledger.HoldStatus
+		After  string
+		Limit  int
+	}{status, after, limit}
 	var (
 		afterTime time.Time
 		afterID   string
@@ -206,29 +206,15 @@ func decodeHoldCursor(c string) (time.Time, string, error) {
 	return t, id, nil
 }
 
-// DueHold is an open hold past its expiry, and the partition its account
-// is applied on.
-type DueHold struct {
-	Hold      ledger.Hold
-	Partition int32
-}
-
 // DueHolds lists up to limit open holds of the given partitions whose
 // expiry is at or before now, oldest expiry first: what their owner must
 // expire.
-func (s *Store) DueHolds(ctx context.Context, topic string, partitions []int32, now time.Time, limit int) ([]DueHold, error) {
-	rows, err := s.pool.Query(ctx, `SELECT partition, `+holdColumns+` FROM holds
+func (s *Store) DueHolds(ctx context.Context, topic string, partitions []int32, now time.Time, limit int) ([]ledger.Hold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+holdColumns+` FROM holds
 		WHERE topic = $1 AND partition = ANY($2) AND status = 'open' AND expires_at <= $3
 		ORDER BY expires_at LIMIT $4`, topic, partitions, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due holds: %v: %w", err, ledger.ErrUnavailable)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueHold, error) {
-		var (
-			d       DueHold
-			settled pgtype.Timestamptz
-		)
-		err := r.Scan(&d.Partition, &d.Hold.ID, &d.Hold.AccountID, &d.Hold.Amount, &d.Hold.Captured, &d.Hold.Status, &d.Hold.CreatedAt, &d.Hold.ExpiresAt, &settled)
-		return d, err
-	})
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ledger.Hold, error) { return scanHold(r) })
 }

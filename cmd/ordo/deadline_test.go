@@ -21,7 +21,8 @@ import (
 func TestAcceptedThenExpired(t *testing.T) {
 	e := newEnv(t, 2)
 	e.opts.WaitBudget = 300 * time.Millisecond
-	e.opts.CommandDeadline = 2 * time.Second
+	e.opts.ProduceTimeout = time.Second
+	e.opts.CommandDeadline = 3 * time.Second
 	a := e.startAPI()
 	_, stop := e.startConsumer()
 	e.waitClaimed()

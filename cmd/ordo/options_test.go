@@ -22,7 +22,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"hold expiry scan too rare", func(o *Options) { o.HoldExpiryInterval = 2 * time.Minute }, false},
 		{"deadline under a second", func(o *Options) { o.CommandDeadline = 500 * time.Millisecond; o.WaitBudget = 100 * time.Millisecond }, false},
 		{"deadline within the wait budget", func(o *Options) { o.CommandDeadline = 5 * time.Second }, false},
-		{"short deadline", func(o *Options) { o.CommandDeadline = 2 * time.Second; o.WaitBudget = time.Second }, true},
+		{"deadline just past a request", func(o *Options) { o.CommandDeadline = o.RequestBound() + time.Millisecond }, true},
+		{"deadline as long as a request", func(o *Options) { o.CommandDeadline = o.RequestBound() }, false},
 		{"session timeouts off", func(o *Options) {
 			o.DBStatementTimeout, o.DBLockTimeout, o.DBIdleInTransactionTimeout = 0, 0, 0
 		}, true},

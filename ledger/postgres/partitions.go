@@ -25,10 +25,9 @@ var ErrStaleGeneration = fmt.Errorf("partition claimed for a newer group generat
 
 // ClaimPartition takes ownership of a partition for a consumer-group member
 // at a generation, fencing off every earlier owner: their open or future
-// batches fail with ledger.ErrFenced. The claim's epoch, its fencing token,
-// is the stored one in consumer_partitions; the store starts a fresh owner's
-// cache for it. The claim waits for a batch still in
+// batches fail with ledger.ErrFenced. The claim waits for a batch still in
 // flight (it holds the row lock), so the returned NextOffset includes it.
+// The store starts a fresh owner's cache for the claim's epoch.
 //
 // A claim for an older generation than the stored one fails with
 // ErrStaleGeneration, so a member that was slow to act on an assignment it

@@ -25,6 +25,10 @@ type Options struct {
 	RepliesTopic    string
 	Group           string
 	WaitBudget      time.Duration
+	HTTPRead        time.Duration
+	HTTPWrite       time.Duration
+	HTTPIdle        time.Duration
+	HTTPMaxConns    int
 	SessionTimeout  time.Duration
 	Heartbeat       time.Duration
 	MaxBatch        int
@@ -47,6 +51,10 @@ func defaultOptions() Options {
 		RepliesTopic:    "ordo.replies",
 		Group:           "ordo-consumers",
 		WaitBudget:      5 * time.Second,
+		HTTPRead:        15 * time.Second,
+		HTTPWrite:       30 * time.Second,
+		HTTPIdle:        60 * time.Second,
+		HTTPMaxConns:    2048,
 		SessionTimeout:  45 * time.Second,
 		Heartbeat:       3 * time.Second,
 		MaxBatch:        1000,
@@ -57,23 +65,79 @@ func defaultOptions() Options {
 	}
 }
 
-// Validate reports the first unusable setting.
-func (o *Options) Validate(needBrokers, needDB bool) error {
+// role names the flag groups of a role, so that Validate checks, and names,
+// only flags the role has.
+type role uint8
+
+const (
+	roleAPI      role = 1 << iota // api(), kafka(), database()
+	roleConsumer                  // consumer(), kafka(), database()
+)
+
+// httpWriteMargin is how much longer than the wait budget --http-write-timeout
+// must be: the write timeout runs from the end of the request headers and
+// covers reading the body, submitting, waiting and writing the answer.
+const httpWriteMargin = 5 * time.Second
+
+// Validate reports every unusable setting of the role's flags, each by its
+// flag and environment variable.
+func (o *Options) Validate(r role) error {
 	var errs []error
-	if needBrokers && len(o.Brokers) == 0 {
+	bad := func(flag, env, rule string, got any) {
+		errs = append(errs, fmt.Errorf("--%s (%s) %s, got %v", flag, env, rule, got))
+	}
+	// Every role that validates has the kafka and database groups.
+	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("--brokers (ORDO_BROKERS) is required"))
 	}
-	if needDB && o.DatabaseURL == "" {
+	if o.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url (DATABASE_URL) is required"))
 	}
-	if o.Partitions < 1 || o.ReplyPartitions < 1 {
-		errs = append(errs, errors.New("--partitions and --reply-partitions must be at least 1"))
+	if o.Partitions < 1 {
+		bad("partitions", "ORDO_PARTITIONS", "must be at least 1", o.Partitions)
 	}
-	if o.WaitBudget <= 0 || o.SessionTimeout <= 0 || o.Heartbeat <= 0 {
-		errs = append(errs, errors.New("durations must be positive"))
+	if o.ReplyPartitions < 1 {
+		bad("reply-partitions", "ORDO_REPLY_PARTITIONS", "must be at least 1", o.ReplyPartitions)
 	}
-	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 || o.CacheAccounts < 1 {
-		errs = append(errs, errors.New("--max-batch, --appliers, --cache-accounts and --db-max-conns must be at least 1"))
+	if o.DBMaxConns < 1 {
+		bad("db-max-conns", "ORDO_DB_MAX_CONNS", "must be at least 1", o.DBMaxConns)
+	}
+	if r&roleAPI != 0 {
+		if o.WaitBudget <= 0 {
+			bad("wait-budget", "ORDO_WAIT_BUDGET", "must be positive", o.WaitBudget)
+		}
+		if o.Linger < 0 {
+			bad("linger", "ORDO_LINGER", "must not be negative", o.Linger)
+		}
+		if o.HTTPRead <= 0 {
+			bad("http-read-timeout", "ORDO_HTTP_READ_TIMEOUT", "must be positive", o.HTTPRead)
+		}
+		if o.HTTPIdle <= 0 {
+			bad("http-idle-timeout", "ORDO_HTTP_IDLE_TIMEOUT", "must be positive", o.HTTPIdle)
+		}
+		if o.WaitBudget > 0 && o.HTTPWrite < o.WaitBudget+httpWriteMargin {
+			bad("http-write-timeout", "ORDO_HTTP_WRITE_TIMEOUT", fmt.Sprintf("must be at least --wait-budget (%v) plus %v", o.WaitBudget, httpWriteMargin), o.HTTPWrite)
+		}
+		if o.HTTPMaxConns < 1 {
+			bad("http-max-conns", "ORDO_HTTP_MAX_CONNS", "must be at least 1", o.HTTPMaxConns)
+		}
+	}
+	if r&roleConsumer != 0 {
+		if o.SessionTimeout <= 0 {
+			bad("session-timeout", "ORDO_SESSION_TIMEOUT", "must be positive", o.SessionTimeout)
+		}
+		if o.Heartbeat <= 0 {
+			bad("heartbeat-interval", "ORDO_HEARTBEAT_INTERVAL", "must be positive", o.Heartbeat)
+		}
+		if o.MaxBatch < 1 {
+			bad("max-batch", "ORDO_MAX_BATCH", "must be at least 1", o.MaxBatch)
+		}
+		if o.Appliers < 1 {
+			bad("appliers", "ORDO_APPLIERS", "must be at least 1", o.Appliers)
+		}
+		if o.CacheAccounts < 1 {
+			bad("cache-accounts", "ORDO_CACHE_ACCOUNTS", "must be at least 1", o.CacheAccounts)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -149,6 +213,10 @@ func (f *flagSet) databaseURL() {
 func (f *flagSet) api() {
 	f.str(&f.o.HTTPAddr, "http-addr", "ORDO_HTTP_ADDR", "HTTP listen address")
 	f.dur(&f.o.WaitBudget, "wait-budget", "ORDO_WAIT_BUDGET", "how long a request waits for its outcome before answering 202 Accepted")
+	f.dur(&f.o.HTTPRead, "http-read-timeout", "ORDO_HTTP_READ_TIMEOUT", "longest time to read a request, body included; a slower client gets 400 and is disconnected")
+	f.dur(&f.o.HTTPWrite, "http-write-timeout", "ORDO_HTTP_WRITE_TIMEOUT", "longest time from the end of a request's headers to the end of its response; at least --wait-budget plus 5s")
+	f.dur(&f.o.HTTPIdle, "http-idle-timeout", "ORDO_HTTP_IDLE_TIMEOUT", "how long a kept-alive connection may wait for its next request")
+	f.num(&f.o.HTTPMaxConns, "http-max-conns", "ORDO_HTTP_MAX_CONNS", "most connections served at once; more wait in the listen backlog")
 	f.dur(&f.o.Linger, "linger", "ORDO_LINGER", "how long the producer may hold a batch for more records")
 	f.str(&f.o.InstanceID, "instance-id", "ORDO_INSTANCE_ID", "this API instance's ID for reply routing (default: random per start)")
 }

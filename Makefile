@@ -12,8 +12,11 @@ export ORDO_TEST_KAFKA_IMAGE
 SHARED_TESTIMAGES ?= ../shared/testimages
 TEST_ENV := if [ -f $(SHARED_TESTIMAGES)/env.sh ]; then . $(SHARED_TESTIMAGES)/env.sh; fi
 GOTEST_FLAGS ?= -count=1 -timeout 40m
+# Lint tools are installed from the Go module proxy, pinned, into bin/tools.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
-.PHONY: all build run test test-unit vet image test-images clean
+.PHONY: all build run test test-unit vet lint image test-images clean
 
 all: build
 
@@ -24,8 +27,8 @@ build:
 run: build
 	./$(BIN) dev
 
-## test: vet, then every test, integration tests included (needs Docker).
-test: vet image test-images
+## test: lint, then every test, integration tests included (needs Docker).
+test: lint image test-images
 	@$(TEST_ENV); echo "postgres image: $${ORDO_TEST_POSTGRES_IMAGE:-postgres:16-alpine}, kafka image: $$ORDO_TEST_KAFKA_IMAGE"; \
 	$(GO) test $(GOTEST_FLAGS) ./...
 
@@ -35,6 +38,15 @@ test-unit:
 
 vet:
 	$(GO) vet ./...
+
+## lint: go vet, gofmt, staticcheck, and go.mod/go.sum as `go mod tidy` leaves them.
+lint: vet $(STATICCHECK)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/$(dir $(STATICCHECK)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## image: the FROM-scratch image (API, consumer, migrate, and the test broker).
 image: build

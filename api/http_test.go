@@ -253,7 +253,14 @@ func TestMetricLabelsAreBounded(t *testing.T) {
 			t.Errorf("got series %s, want only route templates and standard methods", s)
 		}
 	}
-	for _, want := range []string{"method=other,route=/v1/accounts,status=405", "method=other,route=unmatched,status=404", "method=GET,route=/v1/accounts/:id,status=404"} {
+	// A body refused for its declared length is observed too.
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/accounts", strings.NewReader(strings.Repeat(" ", 70000)))
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+	}
+	after = series()
+	for _, want := range []string{"method=other,route=/v1/accounts,status=405", "method=other,route=unmatched,status=404",
+		"method=GET,route=/v1/accounts/:id,status=404", "method=POST,route=/v1/accounts,status=413"} {
 		if !after[want] {
 			t.Errorf("got no series %s in %v", want, after)
 		}

@@ -16,12 +16,17 @@ type jsonSerializer struct {
 
 var newline = []byte{'\n'}
 
+// responseOptions: responses are written from structs and maps, where no
+// name can repeat, so the encoder does not track names; a detail may quote
+// what a client sent, so invalid UTF-8 is replaced rather than refused.
+var responseOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
 func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
-	opts := []json.Options{jsontext.AllowInvalidUTF8(true)} // a detail may quote what a client sent
+	opts := responseOptions
 	if indent != "" {
-		opts = append(opts, jsontext.WithIndent(indent))
+		opts = json.JoinOptions(opts, jsontext.WithIndent(indent))
 	}
-	if err := json.MarshalWrite(c.Response(), i, opts...); err != nil {
+	if err := json.MarshalWrite(c.Response(), i, opts); err != nil {
 		return err
 	}
 	_, err := c.Response().Write(newline)

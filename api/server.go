@@ -110,8 +110,8 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(middleware.Recover())
+	e.Use(s.metrics.middleware(e)) // outside the body limit, so a 413 is observed too
 	e.Use(s.bodyLimit)
-	e.Use(s.metrics.middleware(e))
 
 	// Every GET route answers HEAD too, as GET does: net/http sends the
 	// headers (Content-Length included) and drops the body.

@@ -27,6 +27,10 @@ type Options struct {
 	WaitBudget      time.Duration
 	ProduceTimeout  time.Duration
 	DrainTimeout    time.Duration
+	HTTPRead        time.Duration
+	HTTPWrite       time.Duration
+	HTTPIdle        time.Duration
+	HTTPMaxConns    int
 	SessionTimeout  time.Duration
 	Heartbeat       time.Duration
 	MaxBatch        int
@@ -57,6 +61,10 @@ func defaultOptions() Options {
 		WaitBudget:      5 * time.Second,
 		ProduceTimeout:  3 * time.Second,
 		DrainTimeout:    15 * time.Second,
+		HTTPRead:        15 * time.Second,
+		HTTPWrite:       30 * time.Second,
+		HTTPIdle:        60 * time.Second,
+		HTTPMaxConns:    2048,
 		SessionTimeout:  45 * time.Second,
 		Heartbeat:       3 * time.Second,
 		MaxBatch:        1000,
@@ -73,38 +81,107 @@ func defaultOptions() Options {
 	}
 }
 
-// Validate reports the first unusable setting.
-func (o *Options) Validate(needBrokers, needDB bool) error {
+// role names the flag groups of a role, so that Validate checks, and names,
+// only flags the role has.
+type role uint8
+
+const (
+	roleAPI      role = 1 << iota // api(), kafka(), database()
+	roleConsumer                  // consumer(), kafka(), database()
+)
+
+// httpWriteMargin is how much longer than the longest command request
+// (RequestBound) --http-write-timeout must be: the write timeout runs from
+// the end of the request headers and covers reading the body, submitting,
+// waiting and writing the answer.
+const httpWriteMargin = 5 * time.Second
+
+// Validate reports every unusable setting of the role's flags, each by its
+// flag and environment variable.
+func (o *Options) Validate(r role) error {
 	var errs []error
-	if needBrokers && len(o.Brokers) == 0 {
+	bad := func(flag, env, rule string, got any) {
+		errs = append(errs, fmt.Errorf("--%s (%s) %s, got %v", flag, env, rule, got))
+	}
+	// Every role that validates has the kafka, database and deadline groups.
+	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("--brokers (ORDO_BROKERS) is required"))
 	}
-	if needDB && o.DatabaseURL == "" {
+	if o.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url (DATABASE_URL) is required"))
 	}
-	if o.Partitions < 1 || o.ReplyPartitions < 1 {
-		errs = append(errs, errors.New("--partitions and --reply-partitions must be at least 1"))
+	if o.Partitions < 1 {
+		bad("partitions", "ORDO_PARTITIONS", "must be at least 1", o.Partitions)
 	}
-	if o.WaitBudget <= 0 || o.SessionTimeout <= 0 || o.Heartbeat <= 0 {
-		errs = append(errs, errors.New("durations must be positive"))
+	if o.ReplyPartitions < 1 {
+		bad("reply-partitions", "ORDO_REPLY_PARTITIONS", "must be at least 1", o.ReplyPartitions)
 	}
-	if o.ProduceTimeout <= 0 {
-		errs = append(errs, errors.New("--produce-timeout must be positive"))
+	if o.DBMaxConns < 1 {
+		bad("db-max-conns", "ORDO_DB_MAX_CONNS", "must be at least 1", o.DBMaxConns)
 	}
-	if bound := o.RequestBound(); o.DrainTimeout < bound {
-		errs = append(errs, fmt.Errorf("--drain-timeout (%s) must be at least --produce-timeout + --wait-budget + %s (%s), the longest a command request can take", o.DrainTimeout, apiReadTimeout, bound))
+	if o.DBStatementTimeout < 0 {
+		bad("db-statement-timeout", "ORDO_DB_STATEMENT_TIMEOUT", "must not be negative (0 turns it off)", o.DBStatementTimeout)
 	}
-	if o.HoldExpiryInterval < 10*time.Millisecond || o.HoldExpiryInterval > time.Minute {
-		errs = append(errs, fmt.Errorf("--hold-expiry-interval (%s) must be from 10ms to 1m", o.HoldExpiryInterval))
+	if o.DBLockTimeout < 0 {
+		bad("db-lock-timeout", "ORDO_DB_LOCK_TIMEOUT", "must not be negative (0 turns it off)", o.DBLockTimeout)
 	}
-	if bound := o.RequestBound(); o.CommandDeadline < time.Second || o.CommandDeadline <= bound {
-		errs = append(errs, fmt.Errorf("--command-deadline (%s) must be at least 1s and longer than a command request can take (%s)", o.CommandDeadline, bound))
+	if o.DBIdleInTransactionTimeout < 0 {
+		bad("db-idle-in-transaction-timeout", "ORDO_DB_IDLE_IN_TRANSACTION_TIMEOUT", "must not be negative (0 turns it off)", o.DBIdleInTransactionTimeout)
 	}
-	if o.MaxBatch < 1 || o.DBMaxConns < 1 || o.Appliers < 1 || o.CacheAccounts < 1 {
-		errs = append(errs, errors.New("--max-batch, --appliers, --cache-accounts and --db-max-conns must be at least 1"))
+	if o.CommandDeadline < time.Second {
+		bad("command-deadline", "ORDO_COMMAND_DEADLINE", "must be at least 1s", o.CommandDeadline)
 	}
-	if o.DBStatementTimeout < 0 || o.DBLockTimeout < 0 || o.DBIdleInTransactionTimeout < 0 {
-		errs = append(errs, errors.New("--db-statement-timeout, --db-lock-timeout and --db-idle-in-transaction-timeout must not be negative (0 turns one off)"))
+	if r&roleAPI != 0 {
+		if o.WaitBudget <= 0 {
+			bad("wait-budget", "ORDO_WAIT_BUDGET", "must be positive", o.WaitBudget)
+		}
+		if o.ProduceTimeout <= 0 {
+			bad("produce-timeout", "ORDO_PRODUCE_TIMEOUT", "must be positive", o.ProduceTimeout)
+		}
+		if o.Linger < 0 {
+			bad("linger", "ORDO_LINGER", "must not be negative", o.Linger)
+		}
+		bound := o.RequestBound()
+		if o.WaitBudget > 0 && o.ProduceTimeout > 0 {
+			if o.DrainTimeout < bound {
+				bad("drain-timeout", "ORDO_DRAIN_TIMEOUT", fmt.Sprintf("must be at least --produce-timeout + --wait-budget + %v (%v), the longest a command request can take", apiReadTimeout, bound), o.DrainTimeout)
+			}
+			if o.HTTPWrite < bound+httpWriteMargin {
+				bad("http-write-timeout", "ORDO_HTTP_WRITE_TIMEOUT", fmt.Sprintf("must be at least --produce-timeout + --wait-budget + %v (%v) plus %v", apiReadTimeout, bound, httpWriteMargin), o.HTTPWrite)
+			}
+			if o.CommandDeadline >= time.Second && o.CommandDeadline <= bound {
+				bad("command-deadline", "ORDO_COMMAND_DEADLINE", fmt.Sprintf("must be longer than a command request can take (%v)", bound), o.CommandDeadline)
+			}
+		}
+		if o.HTTPRead <= 0 {
+			bad("http-read-timeout", "ORDO_HTTP_READ_TIMEOUT", "must be positive", o.HTTPRead)
+		}
+		if o.HTTPIdle <= 0 {
+			bad("http-idle-timeout", "ORDO_HTTP_IDLE_TIMEOUT", "must be positive", o.HTTPIdle)
+		}
+		if o.HTTPMaxConns < 1 {
+			bad("http-max-conns", "ORDO_HTTP_MAX_CONNS", "must be at least 1", o.HTTPMaxConns)
+		}
+	}
+	if r&roleConsumer != 0 {
+		if o.SessionTimeout <= 0 {
+			bad("session-timeout", "ORDO_SESSION_TIMEOUT", "must be positive", o.SessionTimeout)
+		}
+		if o.Heartbeat <= 0 {
+			bad("heartbeat-interval", "ORDO_HEARTBEAT_INTERVAL", "must be positive", o.Heartbeat)
+		}
+		if o.MaxBatch < 1 {
+			bad("max-batch", "ORDO_MAX_BATCH", "must be at least 1", o.MaxBatch)
+		}
+		if o.Appliers < 1 {
+			bad("appliers", "ORDO_APPLIERS", "must be at least 1", o.Appliers)
+		}
+		if o.CacheAccounts < 1 {
+			bad("cache-accounts", "ORDO_CACHE_ACCOUNTS", "must be at least 1", o.CacheAccounts)
+		}
+		if o.HoldExpiryInterval < 10*time.Millisecond || o.HoldExpiryInterval > time.Minute {
+			bad("hold-expiry-interval", "ORDO_HOLD_EXPIRY_INTERVAL", "must be from 10ms to 1m", o.HoldExpiryInterval)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -202,6 +279,10 @@ func (f *flagSet) api() {
 	f.dur(&f.o.WaitBudget, "wait-budget", "ORDO_WAIT_BUDGET", "how long a request waits for its outcome, once the broker acknowledged its command, before answering 202 Accepted")
 	f.dur(&f.o.ProduceTimeout, "produce-timeout", "ORDO_PRODUCE_TIMEOUT", "how long a request waits for the broker to acknowledge its command before answering 503 outcome_unknown")
 	f.dur(&f.o.DrainTimeout, "drain-timeout", "ORDO_DRAIN_TIMEOUT", "on SIGTERM, how long requests in flight may take to get their outcomes before the process exits; at least --produce-timeout + --wait-budget + 1s")
+	f.dur(&f.o.HTTPRead, "http-read-timeout", "ORDO_HTTP_READ_TIMEOUT", "longest time to read a request, body included; a slower client gets 400 and is disconnected")
+	f.dur(&f.o.HTTPWrite, "http-write-timeout", "ORDO_HTTP_WRITE_TIMEOUT", "longest time from the end of a request's headers to the end of its response; at least --produce-timeout + --wait-budget + 1s, plus 5s")
+	f.dur(&f.o.HTTPIdle, "http-idle-timeout", "ORDO_HTTP_IDLE_TIMEOUT", "how long a kept-alive connection may wait for its next request")
+	f.num(&f.o.HTTPMaxConns, "http-max-conns", "ORDO_HTTP_MAX_CONNS", "most connections served at once; more wait in the listen backlog")
 	f.dur(&f.o.Linger, "linger", "ORDO_LINGER", "how long the producer may hold a batch for more records")
 	f.str(&f.o.InstanceID, "instance-id", "ORDO_INSTANCE_ID", "this API instance's ID for reply routing (default: random per start)")
 }

@@ -42,7 +42,7 @@ type API struct {
 
 // NewAPI connects the API role's dependencies and binds its listener.
 func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
-	if err := o.Validate(true, true); err != nil {
+	if err := o.Validate(roleAPI); err != nil {
 		return nil, err
 	}
 	if err := ensureTopics(ctx, o, log); err != nil {
@@ -77,7 +77,8 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		a.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.HTTPAddr, err)
 	}
-	a.http = &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.ln = api.LimitListener(a.ln, o.HTTPMaxConns)
+	a.http = a.server.HTTPServer(api.HTTPConfig{ReadTimeout: o.HTTPRead, WriteTimeout: o.HTTPWrite, IdleTimeout: o.HTTPIdle})
 	log.Info("api ready", "addr", a.ln.Addr().String(), "instance", instance, "reply_partition", a.replies.Route().Partition)
 	return a, nil
 }
@@ -142,7 +143,7 @@ type Consumer struct {
 
 // NewConsumer connects the consumer role's dependencies.
 func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, error) {
-	if err := o.Validate(true, true); err != nil {
+	if err := o.Validate(roleConsumer); err != nil {
 		return nil, err
 	}
 	if err := ensureTopics(ctx, o, log); err != nil {

@@ -127,6 +127,11 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		return ctx.Err()
 	}
 	if call.subErr != nil {
+		select {
+		case <-call.done: // written after all, and decided
+			return s.answer(c, call.outcome)
+		default:
+		}
 		p, internal := errorProblem(call.subErr)
 		if internal {
 			s.log.Warn("submit command", "command_id", cmd.ID, "err", call.subErr)

@@ -111,9 +111,12 @@ func TestReplyAnswersOnlyItsOwnRequestEndToEnd(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return e.logEnd() == before+1 })
 	second := make(chan response, 1)
 	go func() {
-		r, _, err := timed("POST", a+"/v1/accounts/alice/withdrawals", `{"amount":25}`, key, 60*time.Second)
+		r, took, err := timed("POST", a+"/v1/accounts/alice/withdrawals", `{"amount":25}`, key, 60*time.Second)
 		if err != nil {
 			t.Errorf("second request: %v", err)
+		}
+		if took >= e.opts.WaitBudget {
+			t.Errorf("second request answered after %s, its whole wait budget: not from its reply", took)
 		}
 		second <- r
 	}()

@@ -122,7 +122,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		return s.answer(c, call.outcome)
 	case <-call.submitted:
 	case <-end.C:
-		return s.outcomeUnknown(c, cmd.ID, "no broker acknowledged the command")
+		return s.outcomeUnknown(c, cmd.ID, key != "")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -137,7 +137,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 			s.log.Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
 		}
 		if p.Code == codeUnavailable {
-			return s.outcomeUnknown(c, cmd.ID, "no broker acknowledged the command")
+			return s.outcomeUnknown(c, cmd.ID, key != "")
 		}
 		p.CommandID = cmd.ID
 		return s.problem(c, p)
@@ -183,10 +183,17 @@ func (s *Server) submitCall(c *call, cmd ledger.Command, deadline time.Time) {
 	s.inflight.submitted(c, time.Now(), err)
 }
 
-// outcomeUnknown answers a command that may or may not have reached the
-// log: 503, with its command ID so the client can look it up or retry it.
-func (s *Server) outcomeUnknown(c echo.Context, id, why string) error {
-	p := newProblem(codeOutcomeUnknown, why+"; the command may have been accepted: retry with the same Idempotency-Key, or look it up with GET /v1/commands/"+id)
+// outcomeUnknown answers a command that the broker did not acknowledge in
+// time and that may still reach the log: 503, with its command ID so the
+// client can look it up or, if it is keyed, retry it.
+func (s *Server) outcomeUnknown(c echo.Context, id string, keyed bool) error {
+	detail := "no broker acknowledged the command in time; it may have been accepted: look it up with GET /v1/commands/" + id
+	if keyed {
+		detail += ", or retry with the same Idempotency-Key"
+	} else {
+		detail += " (a retry without an Idempotency-Key is a new command)"
+	}
+	p := newProblem(codeOutcomeUnknown, detail)
 	p.CommandID = id
 	c.Response().Header().Set("Retry-After", "1")
 	return s.problem(c, p)

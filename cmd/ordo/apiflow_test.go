@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -195,23 +198,14 @@ func TestTinyWaitBudgetAnswers202(t *testing.T) {
 	})
 }
 
-// TestShutdownUnderLoadAnswersInFlight: an API is shut down (as on
-// SIGTERM) in the middle of a bounded load of keyed deposits. Every request
-// ends with its outcome, answered from its reply (before its wait budget
-// ran out, after which only a fallback read would answer), or with a
-// definite refusal before acceptance: 503 unavailable from the draining
-// server, or a refused connection. A refused command was never submitted.
+// TestShutdownUnderLoadAnswersInFlight: an API is shut down (its Run
+// context ends, as on SIGTERM) in the middle of a bounded load of keyed
+// deposits; see loadThroughShutdown for what every request must get.
 func TestShutdownUnderLoadAnswersInFlight(t *testing.T) {
 	e := newEnv(t, 2)
 	e.opts.WaitBudget = 20 * time.Second
 	e.opts.DrainTimeout = e.opts.RequestBound() + 5*time.Second
-	base := e.startAPI() // for setup and the audit; the instance under test is below
-	e.startConsumer()
-	e.waitClaimed()
-	accounts := []string{"a0", "a1", "a2", "a3"}
-	for _, id := range accounts {
-		openAccount(t, base, id, 0)
-	}
+	accounts := e.shutdownSetup()
 
 	ctx, sigterm := context.WithCancel(context.Background())
 	defer sigterm()
@@ -222,8 +216,95 @@ func TestShutdownUnderLoadAnswersInFlight(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- api.Run(ctx) }()
 	defer api.Close()
-	url := "http://" + api.Addr()
+	e.loadThroughShutdown("http://"+api.Addr(), accounts, func() {
+		sigterm()
+		select {
+		case err := <-runDone:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(e.opts.DrainTimeout + 10*time.Second):
+			t.Fatal("Run did not return after the drain timeout")
+		}
+	})
+}
 
+// TestSIGTERMUnderLoadAnswersInFlight: the same against an `ordo api`
+// process sent SIGTERM, which must then exit 0.
+func TestSIGTERMUnderLoadAnswersInFlight(t *testing.T) {
+	e := newEnv(t, 2)
+	e.opts.WaitBudget = 20 * time.Second
+	e.opts.DrainTimeout = e.opts.RequestBound() + 5*time.Second
+	accounts := e.shutdownSetup()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(ordoBin, "api",
+		"--brokers", strings.Join(e.opts.Brokers, ","), "--database-url", e.opts.DatabaseURL,
+		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic,
+		"--partitions", fmt.Sprint(e.opts.Partitions), "--reply-partitions", fmt.Sprint(e.opts.ReplyPartitions),
+		"--http-addr", addr, "--wait-budget", e.opts.WaitBudget.String(), "--drain-timeout", e.opts.DrainTimeout.String(),
+		"--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	url := "http://" + addr
+	waitFor(t, 30*time.Second, func() bool {
+		res, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	e.loadThroughShutdown(url, accounts, func() {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("ordo api after SIGTERM: %v, want exit 0", err)
+			}
+		case <-time.After(e.opts.DrainTimeout + 10*time.Second):
+			t.Fatal("ordo api did not exit after the drain timeout")
+		}
+	})
+}
+
+// shutdownSetup starts a consumer and opens the accounts the load uses,
+// through an API instance of its own.
+func (e *env) shutdownSetup() []string {
+	e.t.Helper()
+	base := e.startAPI()
+	e.startConsumer()
+	e.waitClaimed()
+	accounts := []string{"a0", "a1", "a2", "a3"}
+	for _, id := range accounts {
+		openAccount(e.t, base, id, 0)
+	}
+	return accounts
+}
+
+// loadThroughShutdown sends a bounded load of keyed deposits to the API at
+// url and calls shutdown, which returns once the API has stopped, in the
+// middle of it. Every request must end with its outcome, answered from its
+// reply (before its wait budget ran out, after which only a fallback read
+// would answer), or with a definite refusal before acceptance: 503
+// unavailable from the draining server, or a refused connection. A refused
+// command was never submitted, and the balances are exactly the deposits
+// answered 200.
+func (e *env) loadThroughShutdown(url string, accounts []string, shutdown func()) {
+	t := e.t
+	t.Helper()
 	type result struct {
 		key, account string
 		r            response
@@ -284,15 +365,7 @@ func TestShutdownUnderLoadAnswersInFlight(t *testing.T) {
 	mu.Lock()
 	stopAt = time.Since(started)
 	mu.Unlock()
-	sigterm()
-	select {
-	case err := <-runDone:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(e.opts.DrainTimeout + 10*time.Second):
-		t.Fatal("Run did not return after the drain timeout")
-	}
+	shutdown()
 	wg.Wait()
 
 	var inFlight, refused, connRefused int

@@ -141,17 +141,22 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		return s.answer(c, call.outcome)
 	case <-call.submitted:
 	case <-end.C:
-		return s.outcomeUnknown(c, cmd, "no broker acknowledged the command")
+		return s.outcomeUnknown(c, cmd, key != "")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	if call.subErr != nil {
+		select {
+		case <-call.done: // written after all, and decided
+			return s.answer(c, call.outcome)
+		default:
+		}
 		p, internal := errorProblem(call.subErr)
 		if internal {
 			s.log.Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
 		}
 		if p.Code == codeUnavailable {
-			return s.outcomeUnknown(c, cmd, "no broker acknowledged the command")
+			return s.outcomeUnknown(c, cmd, key != "")
 		}
 		p.CommandID = cmd.ID
 		return s.problem(c, p)
@@ -204,15 +209,20 @@ func (s *Server) submitCall(c *call, cmd ledger.Command, deadline time.Time) {
 	s.inflight.submitted(c, time.Now(), err)
 }
 
-// outcomeUnknown answers a command that may or may not have reached the
-// log: 503, with its command ID so the client can look it up or retry it.
-//
-// It may be in the log, so GET on this instance says pending until its
-// deadline, then expired.
-func (s *Server) outcomeUnknown(c echo.Context, cmd ledger.Command, why string) error {
+// outcomeUnknown answers a command that the broker did not acknowledge in
+// time and that may still reach the log: 503, with its command ID so the
+// client can look it up or, if it is keyed, retry it. GET on this instance
+// says pending until its deadline, then expired.
+func (s *Server) outcomeUnknown(c echo.Context, cmd ledger.Command, keyed bool) error {
 	id := cmd.ID
 	s.pending.add(id, cmd.Deadline, s.cfg.Now())
-	p := newProblem(codeOutcomeUnknown, why+"; the command may have been accepted: retry with the same Idempotency-Key, or look it up with GET /v1/commands/"+id)
+	detail := "no broker acknowledged the command in time; it may have been accepted: look it up with GET /v1/commands/" + id
+	if keyed {
+		detail += ", or retry with the same Idempotency-Key"
+	} else {
+		detail += " (a retry without an Idempotency-Key is a new command)"
+	}
+	p := newProblem(codeOutcomeUnknown, detail)
 	p.CommandID = id
 	c.Response().Header().Set("Retry-After", "1")
 	return s.problem(c, p)

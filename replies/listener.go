@@ -96,7 +96,7 @@ func (l *Listener) Run(ctx context.Context, deliver func(out ledger.Outcome, fin
 			l.log.Warn("reply fetch error", "err", err)
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
-			if !hasHeader(r, wire.HeaderReplyTo, l.route.To) {
+			if headerValue(r, wire.HeaderReplyTo) != l.route.To {
 				return
 			}
 			out, err := wire.DecodeOutcome(r.Value)
@@ -127,13 +127,4 @@ func headerValue(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
-}
-
-func hasHeader(r *kgo.Record, key, value string) bool {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value) == value
-		}
-	}
-	return false
 }

@@ -26,10 +26,10 @@ import (
 //   - headers (all optional): HeaderCommandID (else the command ID is
 //     "kafka:<partition>:<offset>"), and HeaderReplyTopic,
 //     HeaderReplyPartition and HeaderReplyTo to have the outcome published
-//     to a reply topic (see Reply). The consumer copies HeaderFingerprint,
-//     when present, into the reply: the API sets it to the hex-encoded
-//     ledger.Command.Fingerprint of the record's command, so that a reply
-//     answers only a request for that very command.
+//     to a reply topic (see Reply). The consumer copies HeaderFingerprint
+//     into the reply (empty when the record has none): the API sets it to
+//     the hex-encoded ledger.Command.Fingerprint of the record's command,
+//     so that a reply answers only a request for that very command.
 const (
 	EnvelopeVersion = 1
 

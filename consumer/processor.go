@@ -136,6 +136,11 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		kgo.HeartbeatInterval(cfg.HeartbeatInterval),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AutoCommitMarks(),
+		// Only committed records are commands: a transactional producer
+		// that aborts has submitted nothing (franz-go reads uncommitted by
+		// default). An open transaction holds up the partition's records
+		// after it until it ends (the last stable offset).
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// The offset to resume from comes from Postgres (see adjustOffsets).
 		// If it is outside the log, stop rather than silently skip or replay.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),

@@ -144,7 +144,7 @@ func TestCachedBatchZombieCannotCommit(t *testing.T) {
 
 	_, err := s.ApplyBatches(ctx, []postgres.PartitionBatch{{Claim: old, Cache: cache, Records: []postgres.Record{rec(2, "w", withdraw("alice", 100))}}})
 	var fe *postgres.FencedError
-	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrFenced) {
+	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrClaimLost) {
 		t.Fatalf("got %v, want a FencedError", err)
 	}
 	wantStats(t, s, postgres.ApplyStats{Locked: 1, Fallbacks: 1})
@@ -284,8 +284,8 @@ func TestCachedBatchCannotDeadlockWithNewOwner(t *testing.T) {
 	if o := res[0].Outcome; o.Status != ledger.StatusApplied || o.Account.Balance != 105 {
 		t.Fatalf("new owner's batch: got %+v, want applied, balance 105", o)
 	}
-	if err := <-oldErr; !errors.Is(err, ledger.ErrFenced) {
-		t.Fatalf("old owner's batch: got %v, want ErrFenced", err)
+	if err := <-oldErr; !errors.Is(err, ledger.ErrClaimLost) {
+		t.Fatalf("old owner's batch: got %v, want ErrClaimLost", err)
 	}
 	wantAccount(t, sNew, "alice", 105, 3)
 	if _, _, err := sNew.Outcome(ctx, "w"); !errors.Is(err, ledger.ErrNotFound) {

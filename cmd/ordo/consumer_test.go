@@ -419,3 +419,75 @@ func TestFailoverWithDefaultSettings(t *testing.T) {
 		t.Fatalf("failover took %s, want well under 30s with the defaults", took)
 	}
 }
+
+// TestOpsEndpoints: the API role and `ordo dev` serve /livez, /readyz and
+// /metrics on --ops-addr; ordo dev serves both roles' metrics there.
+func TestOpsEndpoints(t *testing.T) {
+	e := newEnv(t, 2)
+	e.opts.OpsAddr = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	a, err := NewAPI(ctx, e.opts, e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.Run(ctx) }()
+	defer a.Close()
+
+	o := e.opts
+	o.HTTPAddr = "127.0.0.1:0"
+	o.DataDir = t.TempDir()
+	o.RepliesTopic += ".dev"
+	o.Group += ".dev"
+	d, err := NewDev(ctx, o, e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = d.Run(ctx) }()
+	defer d.Close()
+	openAccount(t, "http://"+d.api.Addr(), "alice", 10)
+
+	tests := []struct {
+		name   string
+		addr   string
+		series []string
+	}{
+		{"api", a.OpsAddr(), []string{"go_goroutines"}},
+		{"dev", d.ops.Addr(), []string{"go_goroutines", "ordo_consumer_commands_decided_total", `ordo_command_outcomes_total{code="",kind="deposit",status="applied"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := "http://" + tt.addr
+			if r := do(t, http.MethodGet, base+"/livez", "", nil); r.Status != http.StatusOK {
+				t.Errorf("/livez: got %d %s, want 200", r.Status, r.Raw)
+			}
+			waitFor(t, 30*time.Second, func() bool { return do(t, http.MethodGet, base+"/readyz", "", nil).Status == http.StatusOK })
+			r := do(t, http.MethodGet, base+"/metrics", "", nil)
+			if r.Status != http.StatusOK {
+				t.Fatalf("/metrics: got %d %s, want 200", r.Status, r.Raw)
+			}
+			for _, s := range tt.series {
+				metricValue(t, string(r.Raw), s) // fails the test if absent
+			}
+		})
+	}
+	if got := metricValue(t, string(do(t, http.MethodGet, "http://"+d.ops.Addr()+"/metrics", "", nil).Raw), "ordo_consumer_commands_decided_total"); got != 2 {
+		t.Errorf("dev: commands decided %v, want 2", got)
+	}
+}
+
+// TestConsumerNotReadyWithoutPostgres: the consumer's /readyz answers 503
+// when Postgres does not answer.
+func TestConsumerNotReadyWithoutPostgres(t *testing.T) {
+	e := newEnv(t, 1)
+	e.opts.OpsAddr = "127.0.0.1:0"
+	c, _ := e.startConsumer()
+	base := "http://" + c.OpsAddr()
+	waitFor(t, 30*time.Second, func() bool { return do(t, http.MethodGet, base+"/readyz", "", nil).Status == http.StatusOK })
+	c.store.Close() // as good as an unreachable database, for this process
+	r := do(t, http.MethodGet, base+"/readyz", "", nil)
+	if r.Status != http.StatusServiceUnavailable || r.Code != "unavailable" || r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("got %d %s (%s), want 503 problem+json unavailable", r.Status, r.Raw, r.Header.Get("Content-Type"))
+	}
+}

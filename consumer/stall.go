@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -144,9 +145,11 @@ func (p *Processor) recoverStalled(ctx context.Context) {
 	if n == 0 {
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, p.cfg.ClaimTimeout)
-	states, err := p.store.Partitions(rctx, p.cfg.Topic)
-	cancel()
+	// One round is bounded by ClaimTimeout as a whole, so that a database
+	// that hangs cannot hold the poll loop (and with it rebalances) long.
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ClaimTimeout)
+	defer cancel()
+	states, err := p.store.Partitions(ctx, p.cfg.Topic)
 	now := p.now()
 	var due []int32
 	p.mu.Lock()
@@ -174,6 +177,18 @@ func (p *Processor) recoverStalled(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	for _, partition := range due {
+		if err != nil || ctx.Err() != nil {
+			// The database did not answer: count the attempt, back off.
+			p.mu.Lock()
+			st := p.stalls[partition]
+			p.mu.Unlock()
+			if st == nil {
+				continue
+			}
+			p.metrics.retries.WithLabelValues(string(st.reason)).Inc()
+			p.stop(partition, nil, ReasonClaimFailed, fmt.Errorf("read partitions: %w", errors.Join(err, ctx.Err())))
+			continue
+		}
 		p.reclaim(ctx, partition)
 	}
 }
@@ -189,12 +204,10 @@ func (p *Processor) reclaim(ctx context.Context, partition int32) {
 	}
 	p.metrics.retries.WithLabelValues(string(s.reason)).Inc()
 	member, generation := p.cl.GroupMetadata()
-	cctx, cancel := context.WithTimeout(ctx, p.cfg.ClaimTimeout)
-	defer cancel()
-	claim, err := p.store.ClaimPartition(cctx, p.cfg.Topic, partition, generation, member, false, p.topicID)
+	claim, err := p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, false, p.topicID)
 	next := claim.NextOffset
 	if err == nil && next < 0 {
-		next, err = p.logStart(cctx, partition)
+		next, err = p.logStart(ctx, partition)
 	}
 	if err != nil {
 		reason := reasonOf(err)

@@ -15,6 +15,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"no appliers", func(o *Options) { o.Appliers = 0 }, false},
 		{"no cached accounts", func(o *Options) { o.CacheAccounts = 0 }, false},
 		{"no connections", func(o *Options) { o.DBMaxConns = 0 }, false},
+		{"no retry backoff cap", func(o *Options) { o.RetryBackoffMax = 0 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -231,6 +231,9 @@ func TestFailingPartitionStopsAlone(t *testing.T) {
 			if got := metricValue(t, text, fmt.Sprintf(`ordo_consumer_partition_stopped{partition="%d",reason=%q}`, part, tt.reason)); got != 1 {
 				t.Errorf("partition_stopped: got %v, want 1", got)
 			}
+			if got := metricValue(t, text, fmt.Sprintf(`ordo_consumer_partition_lag{partition="%d"}`, part)); got != 1 {
+				t.Errorf("lag of the stopped partition: got %v, want 1 (the stuck deposit)", got)
+			}
 			if _, err := e.pool.Exec(ctx, `DROP TRIGGER poison ON entries`); err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
 )
@@ -94,5 +96,77 @@ func TestReplyTopicsNoneAllowed(t *testing.T) {
 	rt := newReplyTopics(nil, nil, time.Now)
 	if got := rt.check(context.Background(), "replies", 0); got != refusedTopic {
 		t.Fatalf("got %q, want %q: with no allowed topic, no reply goes anywhere", got, refusedTopic)
+	}
+}
+
+// testProcessor is a processor with a client that never connects: enough
+// for the bookkeeping of stops.
+func testProcessor(t *testing.T, now func() time.Time) *Processor {
+	t.Helper()
+	cfg := Config{Brokers: []string{"127.0.0.1:1"}, Topic: "cmds", Group: "g", RetryBackoff: time.Second, RetryBackoffMax: 8 * time.Second}
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	p := &Processor{cfg: cfg, cl: cl, now: now, log: cfg.Logger, workers: map[int32]*worker{}, stalls: map[int32]*stall{}, assigned: map[int32]bool{}}
+	return p
+}
+
+func TestStopBookkeeping(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := testProcessor(t, func() time.Time { return now })
+	w := &worker{}
+	w.next.Store(42)
+	p.workers[3] = w
+
+	p.stop(3, w, ReasonApplyFailed, errors.New("boom"))
+	if !w.halted.Load() || p.workers[3] != nil {
+		t.Fatalf("worker not halted and removed")
+	}
+	s := p.stalls[3]
+	if s == nil || s.reason != ReasonApplyFailed || s.attempt != 1 || s.next != 42 {
+		t.Fatalf("got stall %+v, want apply_failed, attempt 1, next 42", s)
+	}
+	if d := s.due.Sub(now); d < 500*time.Millisecond || d >= time.Second {
+		t.Fatalf("first retry in %v, want in [500ms, 1s)", d)
+	}
+
+	// Claimed again and failing again: the backoff goes on growing.
+	s.resumed = true
+	w2 := &worker{}
+	p.workers[3] = w2
+	p.stop(3, w2, ReasonApplyFailed, errors.New("boom"))
+	if s.attempt != 2 || s.resumed {
+		t.Fatalf("got attempt %d resumed %v, want 2 and false", s.attempt, s.resumed)
+	}
+	if d := s.due.Sub(now); d < time.Second || d >= 2*time.Second {
+		t.Fatalf("second retry in %v, want in [1s, 2s)", d)
+	}
+	p.applied(3) // not resumed: a commit of another claim ends nothing
+	if p.stalls[3] == nil {
+		t.Fatalf("stall ended by a commit while not resumed")
+	}
+	s.resumed = true
+	p.applied(3)
+	if p.stalls[3] != nil {
+		t.Fatalf("stall not ended by a commit after resuming")
+	}
+
+	// A worker that is no longer the partition's stops nothing.
+	stale, current := &worker{}, &worker{}
+	p.workers[5] = current
+	p.stop(5, stale, ReasonClaimLost, errors.New("late"))
+	if p.stalls[5] != nil || p.workers[5] != current {
+		t.Fatalf("a stale worker's stop stopped the partition")
+	}
+
+	// Reasons that need an operator are not retried by time.
+	p.stop(7, nil, ReasonOffsetOutOfRange, errors.New("out of range"))
+	if s := p.stalls[7]; s == nil || !s.due.IsZero() {
+		t.Fatalf("got %+v, want a stall with no retry due", s)
 	}
 }

@@ -21,5 +21,8 @@
 //     processes too;
 //   - rebalance callbacks mark the partitions they remove halted and wait
 //     for the applier's transaction in flight, so none outlives the
-//     assignment.
+//     assignment;
+//   - a partition that cannot be claimed or applied is stopped alone (see
+//     Reason); the poll loop claims it again with backoff between polls,
+//     while rebalances are blocked, and resumes it at the stored offset.
 package consumer

@@ -1,13 +1,12 @@
 package consumer
 
 import (
-	"net/http"
+	"context"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
@@ -21,6 +20,14 @@ type metrics struct {
 	// transactions: how long each took, how many commands it decided, and
 	// how long each command took from the API to its commit.
 	txSeconds, txCommands, commandLatency prometheus.Histogram
+	// retries counts the attempts to resume a stopped partition, by the
+	// reason it was stopped for.
+	retries *prometheus.CounterVec
+	// refused counts replies not sent because the record asked for a topic
+	// not on the allow-list or a partition the topic does not have;
+	// repliesFailed counts replies the broker did not take.
+	refused       *prometheus.CounterVec
+	repliesFailed prometheus.Counter
 	// holdExpiries counts the expire_hold commands the expiry scan produced.
 	holdExpiries prometheus.Counter
 }
@@ -43,6 +50,24 @@ func newMetrics(p *Processor) *metrics {
 			Help:    "From a command's record timestamp (set where it was produced, on that machine's clock, in whole milliseconds, so it reads up to 1 ms high) to the commit of the transaction that decided it: the Kafka hop, waiting for the applier and the transaction.",
 			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
 		}),
+	}
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordo_consumer_partition_retries_total",
+		Help: "Attempts to resume a stopped partition (claiming it again), by the reason it was stopped for.",
+	}, []string{"reason"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordo_consumer_replies_refused_total",
+		Help: "Replies not sent: the record named a reply topic not on --reply-topics (topic_not_allowed), or a partition the topic does not have (partition_out_of_range). The command itself was applied.",
+	}, []string{"reason"})
+	m.repliesFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ordo_consumer_replies_failed_total",
+		Help: "Replies the broker did not accept; the requester falls back to reading Postgres.",
+	})
+	for _, r := range Reasons {
+		m.retries.WithLabelValues(string(r))
+	}
+	for _, r := range []string{refusedTopic, refusedBadPartition} {
+		m.refused.WithLabelValues(r)
 	}
 	m.holdExpiries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ordo_consumer_hold_expiries_total",
@@ -72,18 +97,74 @@ func newMetrics(p *Processor) *metrics {
 		}, func() float64 { return float64(len(p.Owned())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ordo_consumer_partitions_stopped",
-			Help: "Partitions halted by an error that needs an operator (a stored offset outside the log, a recreated topic); see the logs.",
+			Help: "Partitions assigned to this consumer that are stopped, whatever the reason (see ordo_consumer_partition_stopped).",
 		}, func() float64 { return float64(len(p.Stopped())) }),
-		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries, m.retries, m.refused, m.repliesFailed,
+		partitionCollector{p},
 	)
 	return m
 }
 
-// MetricsHandler serves the processor's metrics in Prometheus' format.
-func (p *Processor) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(p.metrics.reg, promhttp.HandlerOpts{})
+// Gatherer is the processor's metrics, without Go runtime and process
+// collectors (the process serving them adds those once).
+func (p *Processor) Gatherer() prometheus.Gatherer { return p.metrics.reg }
+
+func (m *metrics) replyRefused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+var (
+	stoppedDesc = prometheus.NewDesc("ordo_consumer_partition_stopped",
+		"1 for each partition assigned here that is stopped, labelled with why: claim_lost, stale_generation, claim_failed, guard_failed and apply_failed are retried with backoff; offset_out_of_range and topic_recreated wait for an operator (ordo partitions release).",
+		[]string{"partition", "reason"}, nil)
+	lagDesc = prometheus.NewDesc("ordo_consumer_partition_lag",
+		"Records of each partition assigned here not applied yet: the log's last stable offset minus the stored next offset (transaction markers count as records).",
+		[]string{"partition"}, nil)
+)
+
+// partitionCollector reports each assigned partition's state and lag when
+// scraped. The lag costs one ListOffsets request per scrape.
+type partitionCollector struct{ p *Processor }
+
+func (c partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- stoppedDesc
+	ch <- lagDesc
+}
+
+func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.p
+	p.mu.Lock()
+	next := make(map[int32]int64, len(p.assigned))
+	for partition := range p.assigned {
+		next[partition] = -1
+		if w := p.workers[partition]; w != nil {
+			next[partition] = w.next.Load()
+		}
+	}
+	for partition, s := range p.stalls {
+		ch <- prometheus.MustNewConstMetric(stoppedDesc, prometheus.GaugeValue, 1, strconv.Itoa(int(partition)), string(s.reason))
+		if next[partition] < 0 {
+			next[partition] = s.next
+		}
+	}
+	p.mu.Unlock()
+	if len(next) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ends, err := p.adm.ListCommittedOffsets(ctx, p.cfg.Topic)
+	if err != nil {
+		return
+	}
+	for partition, n := range next {
+		end, ok := ends.Lookup(p.cfg.Topic, partition)
+		if !ok || end.Err != nil {
+			continue
+		}
+		if n < 0 {
+			n = 0 // nothing applied: the whole log is behind (from offset 0; a log start above 0 reads high)
+		}
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(max(end.Offset-n, 0)), strconv.Itoa(int(partition)))
+	}
 }
 
 // committed records a committed transaction that began at began: each

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -16,14 +15,10 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ordo-dev/ordo/ledger"
-	"github.com/ordo-dev/ordo/ledger/postgres"
 	"github.com/ordo-dev/ordo/wire"
 )
 
-// Store is what the processor needs from the ledger's storage, in the
-// domain's terms. ApplyBatches decides and stores the batches of several
-// partitions in one transaction, each under its claim; how it stores them
-// (and what it keeps in memory per claim) is the store's concern.
+// Store is what the processor needs from the ledger's storage.
 type Store interface {
 	ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (ledger.Claim, error)
 	ApplyBatches(ctx context.Context, batches []ledger.PartitionBatch) ([][]ledger.Result, error)
@@ -41,10 +36,16 @@ type Config struct {
 	Topic   string   // commands topic; required
 	Group   string   // consumer group; required
 
+	// ReplyTopics: the only topics replies are produced to. A record that
+	// names another reply topic is applied but answered nowhere (and
+	// counted). Empty: no replies at all.
+	ReplyTopics []string
+
 	// SessionTimeout: how long the group waits for a silent member before
-	// reassigning its partitions. Default 45s (franz-go's default).
+	// reassigning its partitions: a crashed consumer's partitions stand
+	// still this long. Default 10s (franz-go's is 45s).
 	SessionTimeout time.Duration
-	// HeartbeatInterval: default 3s (franz-go's default).
+	// HeartbeatInterval: default 1s (franz-go's is 3s).
 	HeartbeatInterval time.Duration
 	// MaxBatch: an applier stops taking queued fetches into a transaction
 	// once it holds this many records; the last fetch taken may carry it
@@ -59,9 +60,10 @@ type Config struct {
 	// BatchTimeout: how long one batch transaction may take before it is
 	// abandoned and retried. Default 30s.
 	BatchTimeout time.Duration
-	// RetryBackoff: the wait before retrying a batch after a database
-	// error. Default 500ms.
-	RetryBackoff time.Duration
+	// RetryBackoff and RetryBackoffMax: a stopped partition is retried
+	// after RetryBackoff, doubled per failure in a row up to
+	// RetryBackoffMax, with jitter. Defaults 500ms and 30s.
+	RetryBackoff, RetryBackoffMax time.Duration
 	// HoldExpiryInterval: how often the owner of a partition looks for
 	// open holds past their expiry and submits their expiry (expiry.go).
 	// Default 1s.
@@ -70,6 +72,11 @@ type Config struct {
 	// names none (one produced by another Kafka client), counted from the
 	// record's timestamp. Default 1h.
 	CommandDeadline time.Duration
+	// ClaimTimeout bounds one claim attempt. Default 10s.
+	ClaimTimeout time.Duration
+	// Recheck: how often the poll loop looks at stopped partitions (for
+	// retries that are due and for releases). Default 1s.
+	Recheck time.Duration
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -79,10 +86,10 @@ func (c *Config) setDefaults() error {
 		return errors.New("consumer: brokers, topic and group are required")
 	}
 	if c.SessionTimeout == 0 {
-		c.SessionTimeout = 45 * time.Second
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 3 * time.Second
+		c.HeartbeatInterval = time.Second
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
@@ -96,11 +103,20 @@ func (c *Config) setDefaults() error {
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 500 * time.Millisecond
 	}
+	if c.RetryBackoffMax < c.RetryBackoff {
+		c.RetryBackoffMax = max(30*time.Second, c.RetryBackoff)
+	}
 	if c.HoldExpiryInterval <= 0 {
 		c.HoldExpiryInterval = time.Second
 	}
 	if c.CommandDeadline <= 0 {
 		c.CommandDeadline = time.Hour
+	}
+	if c.ClaimTimeout <= 0 {
+		c.ClaimTimeout = 10 * time.Second
+	}
+	if c.Recheck <= 0 {
+		c.Recheck = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -130,10 +146,16 @@ type Processor struct {
 	stopExpiry  context.CancelFunc
 
 	metrics *metrics
+	replyTo *replyTopics
+	now     func() time.Time
 
-	mu      sync.Mutex
-	workers map[int32]*worker
-	stopped map[int32]error // partitions halted by an error that needs an operator
+	mu       sync.Mutex
+	workers  map[int32]*worker // claimed partitions being applied
+	stalls   map[int32]*stall  // assigned partitions stopped, and why
+	assigned map[int32]bool    // partitions the group assigns here
+	// wake cancels the poll in progress, so that the poll loop handles a
+	// new stall at once; nil between polls.
+	wake context.CancelFunc
 }
 
 // New creates a processor and reads the topic's partition count. It joins
@@ -142,7 +164,8 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), workers: map[int32]*worker{}, stopped: map[int32]error{}}
+	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), now: time.Now,
+		workers: map[int32]*worker{}, stalls: map[int32]*stall{}, assigned: map[int32]bool{}}
 	p.metrics = newMetrics(p)
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -152,6 +175,16 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		kgo.HeartbeatInterval(cfg.HeartbeatInterval),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AutoCommitMarks(),
+		// Only committed records are commands: a transactional producer
+		// that aborts has submitted nothing (franz-go reads uncommitted by
+		// default). An open transaction holds up the partition's records
+		// after it until it ends (the last stable offset).
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A partition assigned in a rebalance is fetched only once the
+		// fetch in flight for the others returns, which an idle log holds
+		// for the fetch's max wait (franz-go's default 5s); this wait adds
+		// to every failover, so keep it short.
+		kgo.FetchMaxWait(time.Second),
 		// The offset to resume from comes from Postgres (see adjustOffsets).
 		// If it is outside the log, stop rather than silently skip or replay.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
@@ -188,6 +221,8 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		p.topicID = id.String()
 	}
 	p.part = wire.Partitioner().ForTopic(cfg.Topic)
+	p.replyTo = newReplyTopics(cfg.ReplyTopics, p.adm, p.now)
+	p.replyTo.refresh(ctx)
 	p.replies = make(chan committedBatch, 256)
 	p.quitReplier = make(chan struct{})
 	p.wg.Add(1)
@@ -205,39 +240,67 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	return p, nil
 }
 
-// Run polls until ctx ends or Close is called.
+// Run polls until ctx ends or Close is called. Between polls, while
+// rebalances are blocked, it retries the partitions that stopped.
 func (p *Processor) Run(ctx context.Context) error {
 	for {
-		fetches := p.cl.PollRecords(ctx, p.cfg.MaxBatch)
-		if fetches.IsClientClosed() || ctx.Err() != nil {
-			p.cl.AllowRebalance()
+		if done := p.pollOnce(ctx); done {
 			return nil
 		}
-		fetches.EachError(func(topic string, partition int32, err error) {
-			p.onFetchError(partition, err)
-		})
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) == 0 {
-				return
-			}
-			p.mu.Lock()
-			w := p.workers[fp.Partition]
-			p.mu.Unlock()
-			if w == nil {
-				return // not ours (any more): the new owner fetches it again
-			}
-			// Decoding here overlaps it with the applier's transaction.
-			f := fetched{w: w, recs: fp.Records, decoded: make([]ledger.Record, len(fp.Records))}
-			for i, r := range fp.Records {
-				f.decoded[i] = p.decode(r)
-			}
-			select {
-			case w.applier.in <- f:
-			case <-ctx.Done():
-			}
-		})
-		p.cl.AllowRebalance()
 	}
+}
+
+// pollOnce polls once, hands the records to the appliers and retries the
+// stopped partitions that are due; it reports whether the processor is done.
+func (p *Processor) pollOnce(ctx context.Context) bool {
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.mu.Lock()
+	p.wake = cancel
+	stalled := len(p.stalls) > 0
+	p.mu.Unlock()
+	if stalled {
+		// Come back for the stopped partitions even without records.
+		var cancelTimeout context.CancelFunc
+		pollCtx, cancelTimeout = context.WithTimeout(pollCtx, p.cfg.Recheck)
+		defer cancelTimeout()
+	}
+	fetches := p.cl.PollRecords(pollCtx, p.cfg.MaxBatch)
+	p.mu.Lock()
+	p.wake = nil
+	p.mu.Unlock()
+	defer p.cl.AllowRebalance()
+	if fetches.IsClientClosed() || ctx.Err() != nil {
+		return true
+	}
+	fetches.EachError(func(topic string, partition int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return // the poll was cut short to look at stopped partitions
+		}
+		p.onFetchError(partition, err)
+	})
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		p.mu.Lock()
+		w := p.workers[fp.Partition]
+		p.mu.Unlock()
+		if w == nil {
+			return // not ours (any more), or stopped: fetched again from the stored offset
+		}
+		// Decoding here overlaps it with the applier's transaction.
+		f := fetched{w: w, recs: fp.Records, decoded: make([]ledger.Record, len(fp.Records))}
+		for i, r := range fp.Records {
+			f.decoded[i] = p.decode(r)
+		}
+		select {
+		case w.applier.in <- f:
+		case <-ctx.Done():
+		}
+	})
+	p.recoverStalled(ctx)
+	return false
 }
 
 // Close leaves the group and stops the appliers. Applied batches are safe;
@@ -260,24 +323,20 @@ func (p *Processor) onFetchError(partition int32, err error) {
 		p.mu.Unlock()
 		stored := int64(-1)
 		if w != nil {
-			stored = w.claim.NextOffset
+			stored = w.next.Load()
 		}
-		p.log.Error("stored offset is outside the log; partition stopped, nothing skipped. Was the topic recreated or its data lost? Restore the log or reset the partition's row in consumer_partitions deliberately.",
+		p.log.Error("stored offset is outside the log; partition stopped, nothing skipped. Was the topic recreated or its data lost? Restore the log or reset the partition's row in consumer_partitions deliberately, then run `ordo partitions release`.",
 			"topic", p.cfg.Topic, "partition", partition, "stored_next_offset", stored, "err", err)
-		p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: {partition}})
-		p.stopWorkers([]int32{partition})
-		p.mu.Lock()
-		p.stopped[partition] = fmt.Errorf("partition %d: stored next offset %d is outside the log: %w", partition, stored, err)
-		p.mu.Unlock()
+		p.stop(partition, w, ReasonOffsetOutOfRange, fmt.Errorf("partition %d: stored next offset %d is outside the log: %w", partition, stored, err))
 		return
 	}
-	if !errors.Is(err, context.Canceled) {
-		p.log.Warn("fetch error", "partition", partition, "err", err)
-	}
+	p.log.Warn("fetch error", "partition", partition, "err", err)
 }
 
 // adjustOffsets runs after each assignment, before fetching: it claims each
 // new partition in Postgres and returns the stored offset to resume from.
+// A partition it cannot claim is stopped (see recoverStalled) and starts,
+// paused, at the log start: the claim that resumes it sets its offset.
 func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	member, generation := p.cl.GroupMetadata()
 	for topic, parts := range assigned {
@@ -285,19 +344,21 @@ func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[i
 			continue
 		}
 		for partition := range parts {
+			p.mu.Lock()
+			p.assigned[partition] = true
+			delete(p.stalls, partition) // a fresh assignment starts afresh
+			p.mu.Unlock()
 			claim, err := p.claim(ctx, partition, generation, member)
-			if errors.Is(err, postgres.ErrTopicRecreated) {
-				p.log.Error("partition stopped: its stored offsets belong to an earlier incarnation of the topic; nothing is applied, nothing skipped. Restore the topic, or reset the partition's row in consumer_partitions deliberately.",
-					"partition", partition, "err", err)
-				p.mu.Lock()
-				p.stopped[partition] = err
-				p.mu.Unlock()
-				p.cl.PauseFetchPartitions(map[string][]int32{topic: {partition}})
-				continue
-			}
 			if err != nil {
-				p.log.Error("partition not claimed; it stays idle here until the next rebalance", "partition", partition, "generation", generation, "err", err)
-				p.cl.PauseFetchPartitions(map[string][]int32{topic: {partition}})
+				reason := reasonOf(err)
+				if reason.Retries() {
+					p.log.Warn("partition not claimed; retrying with backoff while it is assigned here", "partition", partition, "generation", generation, "reason", reason, "err", err)
+				} else {
+					p.log.Error("partition stopped: its stored offsets belong to an earlier incarnation of the topic; nothing is applied, nothing skipped. Restore the topic, or reset the partition's row in consumer_partitions deliberately, then run `ordo partitions release`.",
+						"partition", partition, "err", err)
+				}
+				parts[partition] = kgo.NewOffset().AtStart()
+				p.stop(partition, nil, reason, err)
 				continue
 			}
 			off := kgo.NewOffset().AtStart()
@@ -305,9 +366,6 @@ func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[i
 				off = kgo.NewOffset().At(claim.NextOffset).WithEpoch(-1)
 			}
 			parts[partition] = off
-			p.mu.Lock()
-			delete(p.stopped, partition)
-			p.mu.Unlock()
 			p.startWorker(claim)
 			p.resumeIfPaused(partition)
 			p.log.Info("partition claimed", "partition", partition, "epoch", claim.Epoch, "generation", generation, "next_offset", claim.NextOffset)
@@ -316,31 +374,20 @@ func (p *Processor) adjustOffsets(ctx context.Context, assigned map[string]map[i
 	return assigned, nil
 }
 
-// claim claims a partition, retrying transient errors until ctx ends. A
-// claim refused for a stale generation is forced only when the member that
-// holds the claim is no longer in the group (the group was deleted and its
+// claim claims a partition once, bounded by ClaimTimeout. A claim refused
+// for a stale generation is forced only when the member that holds the
+// claim is no longer in the group (the group was deleted and its
 // generations restarted). That check only serves liveness: if it is wrong,
 // the rightful owner's next claim fences this one off again.
 func (p *Processor) claim(ctx context.Context, partition, generation int32, member string) (ledger.Claim, error) {
-	for {
-		claim, err := p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, false, p.topicID)
-		if errors.Is(err, postgres.ErrStaleGeneration) {
-			if p.holderGone(ctx, partition) {
-				p.log.Warn("forcing the claim: its holder is not in the group (was the group recreated?)", "partition", partition)
-				return p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, true, p.topicID)
-			}
-			return ledger.Claim{}, err
-		}
-		if err == nil || ctx.Err() != nil || errors.Is(err, postgres.ErrTopicRecreated) {
-			return claim, err
-		}
-		p.log.Warn("claim failed; retrying", "partition", partition, "err", err)
-		select {
-		case <-time.After(p.cfg.RetryBackoff):
-		case <-ctx.Done():
-			return ledger.Claim{}, ctx.Err()
-		}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ClaimTimeout)
+	defer cancel()
+	claim, err := p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, false, p.topicID)
+	if errors.Is(err, ledger.ErrStaleGeneration) && p.holderGone(ctx, partition) {
+		p.log.Warn("forcing the claim: its holder is not in the group (was the group recreated?)", "partition", partition)
+		return p.store.ClaimPartition(ctx, p.cfg.Topic, partition, generation, member, true, p.topicID)
 	}
+	return claim, err
 }
 
 func (p *Processor) holderGone(ctx context.Context, partition int32) bool {
@@ -379,6 +426,7 @@ func (p *Processor) holder(ctx context.Context, partition int32) (string, error)
 }
 
 func (p *Processor) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	p.unassign(revoked[p.cfg.Topic])
 	p.stopWorkers(revoked[p.cfg.Topic])
 	// Everything the stopped workers applied is marked; commit it to the
 	// group while we still own the partitions.
@@ -388,11 +436,23 @@ func (p *Processor) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[s
 }
 
 func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.unassign(lost[p.cfg.Topic])
 	p.stopWorkers(lost[p.cfg.Topic])
+}
+
+// unassign forgets partitions the group took away, and their stalls.
+func (p *Processor) unassign(partitions []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, partition := range partitions {
+		delete(p.assigned, partition)
+		delete(p.stalls, partition)
+	}
 }
 
 func (p *Processor) startWorker(claim ledger.Claim) {
 	w := &worker{claim: claim, applier: p.appliers[int(claim.Partition)%len(p.appliers)]}
+	w.next.Store(claim.NextOffset)
 	p.mu.Lock()
 	if old := p.workers[claim.Partition]; old != nil {
 		old.halted.Store(true)
@@ -427,17 +487,6 @@ func (p *Processor) stopMatching(match func(int32) bool) {
 	}
 }
 
-// dropFenced removes a worker that found itself fenced off.
-func (p *Processor) dropFenced(w *worker) {
-	w.halted.Store(true)
-	p.mu.Lock()
-	if p.workers[w.claim.Partition] == w {
-		delete(p.workers, w.claim.Partition)
-	}
-	p.mu.Unlock()
-	p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: {w.claim.Partition}})
-}
-
 // Owned lists the partitions this processor is applying now.
 func (p *Processor) Owned() []int32 {
 	p.mu.Lock()
@@ -449,12 +498,33 @@ func (p *Processor) Owned() []int32 {
 	return owned
 }
 
-// Stopped reports the partitions halted by an error that needs an operator,
-// such as a stored offset outside the log.
+// Stopped reports the partitions assigned here that are stopped, with the
+// error that stopped each (see Stops for the reasons).
 func (p *Processor) Stopped() map[int32]error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return maps.Clone(p.stopped)
+	out := make(map[int32]error, len(p.stalls))
+	for partition, s := range p.stalls {
+		out[partition] = s.err
+	}
+	return out
+}
+
+// Stops reports why each stopped partition is stopped.
+func (p *Processor) Stops() map[int32]Reason {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int32]Reason, len(p.stalls))
+	for partition, s := range p.stalls {
+		out[partition] = s.reason
+	}
+	return out
+}
+
+// Joined reports whether the processor is a member of its group.
+func (p *Processor) Joined() bool {
+	member, generation := p.cl.GroupMetadata()
+	return member != "" && generation >= 0
 }
 
 // PartitionOf is the commands-topic partition an account's commands belong on.

@@ -23,7 +23,10 @@ import (
 type worker struct {
 	claim   ledger.Claim
 	applier *applier
-	halted  atomic.Bool // set when the partition is revoked, lost or fenced
+	halted  atomic.Bool // set when the partition is revoked, lost or stopped
+	// next is the partition's stored next offset as this claim last
+	// committed it (-1: nothing applied yet); for the lag metric.
+	next atomic.Int64
 }
 
 // applier applies the records of the partitions assigned to it (partition
@@ -88,11 +91,14 @@ type pending struct {
 	decoded []ledger.Record
 }
 
-// apply commits the fetched records, retrying database errors until they
-// commit or every partition involved is halted, and dropping partitions
-// that turn out to be fenced. A halt does not abort a transaction in
-// flight: halting waits for it, so a graceful rebalance finishes (and
-// answers) what it started.
+// apply commits the fetched records. A partition whose claim turns out to
+// be fenced off is stopped and the others are retried at once. When a
+// transaction of several partitions fails otherwise, it cannot be told which
+// partition failed, so each is retried on its own; a partition that fails
+// alone is stopped, and the poll loop claims it again after a backoff and
+// fetches its records afresh, while the applier goes on with the others.
+// A halt does not abort a transaction in flight: halting waits for it, so a
+// graceful rebalance finishes (and answers) what it started.
 func (a *applier) apply(batch []fetched) {
 	var parts []*pending
 	for _, f := range batch {
@@ -104,6 +110,10 @@ func (a *applier) apply(batch []fetched) {
 		parts[i].recs = append(parts[i].recs, f.recs...)
 		parts[i].decoded = append(parts[i].decoded, f.decoded...)
 	}
+	a.applyParts(parts)
+}
+
+func (a *applier) applyParts(parts []*pending) {
 	for {
 		parts = slices.DeleteFunc(parts, func(pt *pending) bool { return pt.w.halted.Load() })
 		if len(parts) == 0 {
@@ -122,7 +132,10 @@ func (a *applier) apply(batch []fetched) {
 		case err == nil:
 			a.p.metrics.committed(began, parts, results)
 			for i, pt := range parts {
-				a.p.cl.MarkCommitRecords(pt.recs[len(pt.recs)-1])
+				last := pt.recs[len(pt.recs)-1]
+				pt.w.next.Store(max(pt.w.next.Load(), last.Offset+1))
+				a.p.cl.MarkCommitRecords(last)
+				a.p.applied(pt.w.claim.Partition)
 				select {
 				case a.p.replies <- committedBatch{recs: pt.recs, results: results[i]}:
 				case <-a.p.quitReplier: // closing: replies are best effort
@@ -132,26 +145,26 @@ func (a *applier) apply(batch []fetched) {
 		case errors.As(err, &fenced):
 			for _, pt := range parts {
 				if slices.Contains(fenced.Partitions, pt.w.claim.Partition) {
-					a.p.log.Warn("partition fenced off: another consumer claimed it; dropping it", "partition", pt.w.claim.Partition, "epoch", pt.w.claim.Epoch)
-					a.p.dropFenced(pt.w)
+					a.p.log.Warn("partition fenced off: a newer claim took it; stopping it here (claimed again while the group still assigns it here)", "partition", pt.w.claim.Partition, "epoch", pt.w.claim.Epoch)
+					a.p.stop(pt.w.claim.Partition, pt.w, ReasonClaimLost, err)
 				}
 			}
 			continue // the other partitions' records are still to apply
-		case errors.Is(err, ledger.ErrFenced):
-			// A write guard tripped: state changed under an owner. Stop
-			// applying these partitions rather than guess.
+		case len(parts) > 1:
+			a.p.log.Warn("batch of several partitions failed; retrying each partition on its own", "partitions", len(parts), "err", err)
 			for _, pt := range parts {
-				a.p.log.Error("write guard failed; dropping the partition", "partition", pt.w.claim.Partition, "err", err)
-				a.p.dropFenced(pt.w)
+				a.applyParts([]*pending{pt})
 			}
 			return
 		}
-		a.p.log.Error("apply batch failed; retrying the same records", "partitions", len(parts), "err", err)
-		select {
-		case <-time.After(a.p.cfg.RetryBackoff):
-		case <-a.quit:
-			return
+		pt := parts[0]
+		reason := ReasonApplyFailed
+		if errors.Is(err, ledger.ErrGuardFailed) {
+			reason = ReasonGuardFailed
 		}
+		a.p.log.Error("batch failed; partition stopped, to be claimed again and retried", "partition", pt.w.claim.Partition, "reason", reason, "err", err)
+		a.p.stop(pt.w.claim.Partition, pt.w, reason, err)
+		return
 	}
 }
 
@@ -219,8 +232,9 @@ func (p *Processor) runReplier() {
 }
 
 // reply publishes the outcomes of a committed batch to the requesters that
-// asked for one. Replies are best effort: a lost reply costs the requester a
-// wait and a read from Postgres, never a second application.
+// asked for one, on an allowed reply topic only. Replies are best effort: a
+// lost reply costs the requester a wait and a read from Postgres, never a
+// second application.
 func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 	for i, r := range recs {
 		if results[i].Skipped {
@@ -230,8 +244,14 @@ func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 		if topic == "" {
 			continue
 		}
-		partition, err := strconv.Atoi(header(r, wire.HeaderReplyPartition))
+		partition, err := strconv.ParseInt(header(r, wire.HeaderReplyPartition), 10, 32)
 		if err != nil {
+			p.metrics.replyRefused(refusedBadPartition)
+			continue
+		}
+		if refused := p.replyTo.check(context.Background(), topic, int32(partition)); refused != "" {
+			p.metrics.replyRefused(refused)
+			p.log.Debug("reply not sent", "reason", refused, "topic", topic, "partition", partition, "command_id", results[i].Outcome.CommandID)
 			continue
 		}
 		value, err := wire.EncodeOutcome(results[i].Outcome)
@@ -250,6 +270,7 @@ func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 			},
 		}, func(_ *kgo.Record, err error) {
 			if err != nil {
+				p.metrics.repliesFailed.Inc()
 				p.log.Warn("publish reply", "command_id", id, "err", err)
 			}
 		})

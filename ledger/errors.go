@@ -13,9 +13,18 @@ var (
 	// account that already exists or an idempotency key reused for another
 	// request.
 	ErrConflict = errors.New("conflict")
-	// ErrFenced means a consumer tried to write for a partition it no longer
-	// owns. The write was rolled back.
-	ErrFenced = errors.New("partition ownership lost")
+	// ErrClaimLost means a consumer tried to write for a partition whose
+	// claim a newer one (a higher epoch) has replaced: another consumer owns
+	// it now. The write was rolled back.
+	ErrClaimLost = errors.New("partition claim lost to a newer claim")
+	// ErrStaleGeneration means a claim was refused because the partition is
+	// already claimed for a newer consumer-group generation: the claimant
+	// was assigned the partition and has lost it again since.
+	ErrStaleGeneration = errors.New("partition claimed for a newer group generation")
+	// ErrGuardFailed means a write guard tripped: state a partition owner
+	// decided against (an account's version, the partition's stored offset)
+	// changed under it. The write was rolled back.
+	ErrGuardFailed = errors.New("write guard failed")
 	// ErrUnavailable means a dependency (broker, database) could not be reached.
 	ErrUnavailable = errors.New("unavailable")
 )

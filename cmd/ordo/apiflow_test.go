@@ -42,8 +42,8 @@ func (e *env) lockTables(tables string) (release func()) {
 	return release
 }
 
-// logEnd is the number of records produced to the commands topic so far.
-func (e *env) logEnd() int64 {
+// logEndTotal is the number of records produced to the commands topic so far.
+func (e *env) logEndTotal() int64 {
 	e.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.opts.Brokers...))
 	if err != nil {
@@ -106,12 +106,12 @@ func TestReplyAnswersOnlyItsOwnRequestEndToEnd(t *testing.T) {
 	openAccount(t, a, "alice", 100)
 
 	release := e.lockTables("commands, accounts") // the partition is slow
-	before := e.logEnd()
+	before := e.logEndTotal()
 	key := map[string]string{"Idempotency-Key": "order-7"}
 	if r, _, err := timed("POST", a+"/v1/accounts/alice/withdrawals", `{"amount":20}`, key, time.Second); err == nil {
 		t.Fatalf("first request: got %d %s, want its client to give up waiting", r.Status, r.Raw)
 	}
-	waitFor(t, 10*time.Second, func() bool { return e.logEnd() == before+1 })
+	waitFor(t, 10*time.Second, func() bool { return e.logEndTotal() == before+1 })
 	second := make(chan response, 1)
 	go func() {
 		r, took, err := timed("POST", a+"/v1/accounts/alice/withdrawals", `{"amount":25}`, key, 60*time.Second)
@@ -123,7 +123,7 @@ func TestReplyAnswersOnlyItsOwnRequestEndToEnd(t *testing.T) {
 		}
 		second <- r
 	}()
-	waitFor(t, 10*time.Second, func() bool { return e.logEnd() == before+2 })
+	waitFor(t, 10*time.Second, func() bool { return e.logEndTotal() == before+2 })
 	release()
 
 	r := <-second

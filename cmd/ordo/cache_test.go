@@ -11,7 +11,7 @@ import (
 // locked way.
 func TestCacheAnswersKeyedRetries(t *testing.T) {
 	e := newEnv(t, 2)
-	e.opts.MetricsAddr = "127.0.0.1:0"
+	e.opts.OpsAddr = "127.0.0.1:0"
 	base := e.startAPI()
 	c, _ := e.startConsumer()
 	e.waitClaimed()
@@ -29,7 +29,7 @@ func TestCacheAnswersKeyedRetries(t *testing.T) {
 	if r := post(t, base+"/v1/accounts/retry-1/withdrawals", `{"amount":31}`, map[string]string{"Idempotency-Key": "pay-1"}); r.Code != "idempotency_key_reused" {
 		t.Fatalf("the same key for another amount: got %d %s, want idempotency_key_reused", r.Status, r.Raw)
 	}
-	r := do(t, http.MethodGet, "http://"+c.MetricsAddr()+"/metrics", "", nil)
+	r := do(t, http.MethodGet, "http://"+c.OpsAddr()+"/metrics", "", nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", r.Status, r.Raw)
 	}

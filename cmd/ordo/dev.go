@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordo-dev/ordo/devenv"
@@ -22,6 +23,7 @@ type Dev struct {
 	postgres *devenv.Postgres
 	api      *API
 	consumer *Consumer
+	ops      *opsServer // for both roles
 	opts     Options
 }
 
@@ -56,11 +58,20 @@ func NewDev(ctx context.Context, o Options, log *slog.Logger) (_ *Dev, err error
 	if err := migrate(ctx, o.DatabaseURL, log); err != nil {
 		return nil, err
 	}
-	if d.api, err = NewAPI(ctx, o, log); err != nil {
+	// One ops address for both roles: ready when both are, and both
+	// roles' metrics (the API's include the Go and process collectors).
+	roles := o
+	roles.OpsAddr = ""
+	if d.api, err = NewAPI(ctx, roles, log); err != nil {
 		return nil, err
 	}
-	if d.consumer, err = NewConsumer(ctx, o, log); err != nil {
+	if d.consumer, err = NewConsumer(ctx, roles, log); err != nil {
 		return nil, err
+	}
+	if o.OpsAddr != "" {
+		if d.ops, err = newOps(o.OpsAddr, []readiness{d.api.Ready, d.consumer.Ready}, prometheus.Gatherers{d.api.Metrics(), d.consumer.Metrics()}); err != nil {
+			return nil, err
+		}
 	}
 	d.opts = o
 	return d, nil
@@ -69,12 +80,17 @@ func NewDev(ctx context.Context, o Options, log *slog.Logger) (_ *Dev, err error
 // Banner tells the user where things are and what to try.
 func (d *Dev) Banner(w io.Writer) {
 	addr := d.api.Addr()
+	ops := "off (--ops-addr is empty)"
+	if d.ops != nil {
+		ops = "http://" + localhost(d.ops.Addr()) + " (/livez, /readyz, /metrics)"
+	}
 	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
 		addr = "localhost:" + port
 	}
 	fmt.Fprintf(w, `
 Ordo is running.
   API       http://%[1]s
+  Ops       %[7]s
   Kafka     %[2]s (topics %[3]s, %[4]s)
   Postgres  %[5]s
   Data      %[6]s
@@ -84,7 +100,7 @@ Try:
   curl -s -X POST %[1]s/v1/accounts/alice/deposits -d '{"amount":100}'
 
 Ctrl-C stops everything.
-`, addr, strings.Join(d.opts.Brokers, ","), d.opts.CommandsTopic, d.opts.RepliesTopic, d.opts.DatabaseURL, d.opts.DataDir)
+`, addr, strings.Join(d.opts.Brokers, ","), d.opts.CommandsTopic, d.opts.RepliesTopic, d.opts.DatabaseURL, d.opts.DataDir, ops)
 }
 
 // Run runs the API and the consumer until ctx ends. The consumer stops
@@ -96,11 +112,17 @@ func (d *Dev) Run(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error { defer stopConsumer(); return d.api.Run(apiCtx) })
 	g.Go(func() error { defer stopAPI(); return d.consumer.Run(consumerCtx) })
+	if d.ops != nil {
+		go d.ops.Run()
+	}
 	return g.Wait()
 }
 
 // Close stops everything, in reverse order of start.
 func (d *Dev) Close() {
+	if d.ops != nil {
+		d.ops.Close()
+	}
 	if d.consumer != nil {
 		d.consumer.Close()
 	}
@@ -113,4 +135,12 @@ func (d *Dev) Close() {
 	if d.broker != nil {
 		d.broker.Close()
 	}
+}
+
+// localhost names an address that listens on every interface as localhost.
+func localhost(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
+		return "localhost:" + port
+	}
+	return addr
 }

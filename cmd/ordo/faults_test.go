@@ -88,6 +88,9 @@ func TestZombieConsumerCannotCommit(t *testing.T) {
 	}
 	// The zombie tried, was fenced, and dropped the partition.
 	waitFor(t, 30*time.Second, func() bool { return !slices.Contains(zombie.proc.Owned(), part) })
+	// It stays stopped, counted, and its claims are refused: the new owner's
+	// generation is newer than any this member has.
+	waitFor(t, 10*time.Second, func() bool { return zombie.proc.Stops()[part] == "stale_generation" })
 	if bal, ver := e.balance("alice"); bal != 100 || ver != 2 {
 		t.Fatalf("got balance %d version %d, want 100 and 2: the zombie committed", bal, ver)
 	}

@@ -37,7 +37,7 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), brokerCmd(), benchCmd())
+	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), partitionsCmd(), brokerCmd(), benchCmd())
 	return root
 }
 
@@ -92,6 +92,7 @@ and Postgres are chosen free, so two runs with different --http-addr and
 			f.database()
 			f.consumer()
 			f.deadline()
+			f.ops(defaultAPIOpsAddr)
 			f.str(&f.o.DataDir, "data-dir", "ORDO_DATA_DIR", "where the embedded broker and Postgres keep their data")
 			f.fs.Lookup("brokers").Usage = "use these brokers instead of the embedded one (env ORDO_BROKERS)"
 			f.fs.Lookup("database-url").Usage = "use this PostgreSQL instead of a private one (env DATABASE_URL)"
@@ -111,7 +112,7 @@ func apiCmd() *cobra.Command {
 	return roleCmd("api", "Serve the HTTP API", `Serves the HTTP API: validates requests, submits commands to the commands
 topic and answers with their outcomes from the replies topic. Run as many as
 you like side by side.`,
-		func(f *flagSet) { f.api(); f.kafka(); f.database(); f.deadline() },
+		func(f *flagSet) { f.api(); f.kafka(); f.database(); f.deadline(); f.ops(defaultAPIOpsAddr) },
 		func(ctx context.Context, o Options, log *slog.Logger) error {
 			a, err := NewAPI(ctx, o, log)
 			if err != nil {
@@ -126,7 +127,7 @@ func consumerCmd() *cobra.Command {
 	return roleCmd("consumer", "Apply commands to the ledger", `Joins the consumer group and applies the partitions it is assigned, each in
 log order, a batch per Postgres transaction. Up to --partitions consumers
 share the work; a consumer that loses a partition is fenced off in Postgres.`,
-		func(f *flagSet) { f.kafka(); f.database(); f.consumer(); f.deadline() },
+		func(f *flagSet) { f.kafka(); f.database(); f.consumer(); f.deadline(); f.ops(defaultConsumerOpsAddr) },
 		func(ctx context.Context, o Options, log *slog.Logger) error {
 			c, err := NewConsumer(ctx, o, log)
 			if err != nil {

@@ -157,7 +157,7 @@ func (e *env) startConsumerProcess() *exec.Cmd {
 		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic,
 		"--partitions", fmt.Sprint(e.opts.Partitions), "--reply-partitions", fmt.Sprint(e.opts.ReplyPartitions),
 		"--group", e.opts.Group, "--session-timeout", e.opts.SessionTimeout.String(),
-		"--heartbeat-interval", e.opts.Heartbeat.String(), "--log-level", "warn")
+		"--heartbeat-interval", e.opts.Heartbeat.String(), "--ops-addr", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// TestConsumerMetrics: with --metrics-addr the consumer serves how its
-// batches committed, how long they took and how many commands each decided,
-// the commands' latency, and the partitions it owns.
+// TestConsumerMetrics: on --ops-addr the consumer serves how its batches
+// committed, how long they took and how many commands each decided, the
+// commands' latency, the partitions it owns and their lag, and its health.
 func TestConsumerMetrics(t *testing.T) {
 	e := newEnv(t, 2)
-	e.opts.MetricsAddr = "127.0.0.1:0"
+	e.opts.OpsAddr = "127.0.0.1:0"
 	base := e.startAPI()
 	c, _ := e.startConsumer()
 	e.waitClaimed()
@@ -23,7 +23,12 @@ func TestConsumerMetrics(t *testing.T) {
 			t.Fatalf("withdrawal %d: got %d %s", i, r.Status, r.Raw)
 		}
 	}
-	r := do(t, http.MethodGet, "http://"+c.MetricsAddr()+"/metrics", "", nil)
+	for _, path := range []string{"/livez", "/readyz"} {
+		if r := do(t, http.MethodGet, "http://"+c.OpsAddr()+path, "", nil); r.Status != http.StatusOK {
+			t.Fatalf("GET %s: got %d %s, want 200", path, r.Status, r.Raw)
+		}
+	}
+	r := do(t, http.MethodGet, "http://"+c.OpsAddr()+"/metrics", "", nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", r.Status, r.Raw)
 	}
@@ -37,6 +42,13 @@ func TestConsumerMetrics(t *testing.T) {
 		// latency.
 		"ordo_consumer_transaction_commands_sum":      5,
 		"ordo_consumer_command_latency_seconds_count": 5,
+		// Caught up: nothing left to apply on either partition.
+		`ordo_consumer_partition_lag{partition="0"}`:                      0,
+		`ordo_consumer_partition_lag{partition="1"}`:                      0,
+		"ordo_consumer_replies_failed_total":                              0,
+		`ordo_consumer_replies_refused_total{reason="topic_not_allowed"}`: 0,
+		`ordo_consumer_partition_retries_total{reason="claim_lost"}`:      0,
+		"go_goroutines": metricValue(t, text, "go_goroutines"), // the process collectors are there
 	} {
 		if got := metricValue(t, text, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)

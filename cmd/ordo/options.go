@@ -15,7 +15,7 @@ import (
 // variables are read into it only here, in cmd; the roles take it as a value.
 type Options struct {
 	HTTPAddr        string
-	MetricsAddr     string
+	OpsAddr         string
 	Brokers         []string
 	DatabaseURL     string
 	DataDir         string
@@ -23,6 +23,7 @@ type Options struct {
 	ReplyPartitions int
 	CommandsTopic   string
 	RepliesTopic    string
+	ReplyTopics     []string // reply topics the consumer may answer on; empty: RepliesTopic
 	Group           string
 	WaitBudget      time.Duration
 	ProduceTimeout  time.Duration
@@ -33,6 +34,7 @@ type Options struct {
 	HTTPMaxConns    int
 	SessionTimeout  time.Duration
 	Heartbeat       time.Duration
+	RetryBackoffMax time.Duration
 	MaxBatch        int
 	Appliers        int
 	CacheAccounts   int
@@ -65,8 +67,9 @@ func defaultOptions() Options {
 		HTTPWrite:       30 * time.Second,
 		HTTPIdle:        60 * time.Second,
 		HTTPMaxConns:    2048,
-		SessionTimeout:  45 * time.Second,
-		Heartbeat:       3 * time.Second,
+		SessionTimeout:  10 * time.Second,
+		Heartbeat:       time.Second,
+		RetryBackoffMax: 30 * time.Second,
 		MaxBatch:        1000,
 		Appliers:        1,
 		CacheAccounts:   100_000,
@@ -179,6 +182,9 @@ func (o *Options) Validate(r role) error {
 		if o.CacheAccounts < 1 {
 			bad("cache-accounts", "ORDO_CACHE_ACCOUNTS", "must be at least 1", o.CacheAccounts)
 		}
+		if o.RetryBackoffMax <= 0 {
+			bad("retry-backoff-max", "ORDO_RETRY_BACKOFF_MAX", "must be positive", o.RetryBackoffMax)
+		}
 		if o.HoldExpiryInterval < 10*time.Millisecond || o.HoldExpiryInterval > time.Minute {
 			bad("hold-expiry-interval", "ORDO_HOLD_EXPIRY_INTERVAL", "must be from 10ms to 1m", o.HoldExpiryInterval)
 		}
@@ -289,11 +295,25 @@ func (f *flagSet) api() {
 
 func (f *flagSet) consumer() {
 	f.str(&f.o.Group, "group", "ORDO_GROUP", "consumer group")
-	f.dur(&f.o.SessionTimeout, "session-timeout", "ORDO_SESSION_TIMEOUT", "how long the group waits for a silent consumer before moving its partitions")
-	f.dur(&f.o.Heartbeat, "heartbeat-interval", "ORDO_HEARTBEAT_INTERVAL", "consumer group heartbeat interval")
+	f.dur(&f.o.SessionTimeout, "session-timeout", "ORDO_SESSION_TIMEOUT", "how long the group waits for a silent consumer before moving its partitions: the failover time after a crash (lower fails over sooner, but a GC or network pause this long moves partitions needlessly; Apache Kafka accepts 6s to 30m by default)")
+	f.dur(&f.o.Heartbeat, "heartbeat-interval", "ORDO_HEARTBEAT_INTERVAL", "consumer group heartbeat interval (keep it well under --session-timeout)")
 	f.num(&f.o.MaxBatch, "max-batch", "ORDO_MAX_BATCH", "records after which an applier stops adding queued fetches to a transaction")
 	f.num(&f.o.Appliers, "appliers", "ORDO_APPLIERS", "Postgres transactions a consumer keeps in flight; each commits everything queued for its partitions")
 	f.num(&f.o.CacheAccounts, "cache-accounts", "ORDO_CACHE_ACCOUNTS", "accounts each claimed partition keeps in memory, so that a batch of cached accounts commits in one round trip without reading")
 	f.dur(&f.o.HoldExpiryInterval, "hold-expiry-interval", "ORDO_HOLD_EXPIRY_INTERVAL", "how often a consumer looks for open holds past their expiry in its partitions and submits their expiry")
-	f.str(&f.o.MetricsAddr, "metrics-addr", "ORDO_METRICS_ADDR", "listen address for the consumer's Prometheus metrics at /metrics (empty: not served)")
+	f.list(&f.o.ReplyTopics, "reply-topics", "ORDO_REPLY_TOPICS", "the only topics the consumer produces replies to, comma-separated; a record naming another is applied but not answered (default: --replies-topic)")
+	f.dur(&f.o.RetryBackoffMax, "retry-backoff-max", "ORDO_RETRY_BACKOFF_MAX", "longest wait between retries of a stopped partition (from 500ms, doubled per failure, jittered)")
+}
+
+// Default ops addresses: one port per role, so that an API and a consumer
+// can run side by side on one host; ordo dev serves both roles on the API's.
+const (
+	defaultAPIOpsAddr      = ":9464"
+	defaultConsumerOpsAddr = ":9465"
+)
+
+// ops registers --ops-addr with a role's default.
+func (f *flagSet) ops(def string) {
+	f.o.OpsAddr = def
+	f.str(&f.o.OpsAddr, "ops-addr", "ORDO_OPS_ADDR", "listen address for /livez, /readyz and /metrics (empty: not served)")
 }

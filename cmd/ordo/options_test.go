@@ -48,6 +48,7 @@ func TestOptionsValidate(t *testing.T) {
 			o.WaitBudget, o.DrainTimeout = 10*time.Second, time.Minute
 			o.HTTPWrite = o.RequestBound() + 5*time.Second
 		}, true},
+		{"no retry backoff cap", func(o *Options) { o.RetryBackoffMax = 0 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +71,7 @@ func TestValidationNamesOnlyTheRolesFlags(t *testing.T) {
 		"db-max-conns": "-1", "partitions": "0", "reply-partitions": "0",
 		"wait-budget": "0s", "linger": "-1ms", "http-read-timeout": "0s", "http-write-timeout": "1s",
 		"http-idle-timeout": "0s", "http-max-conns": "0",
-		"session-timeout": "0s", "heartbeat-interval": "0s", "max-batch": "0", "appliers": "0", "cache-accounts": "0",
+		"retry-backoff-max": "0s", "session-timeout": "0s", "heartbeat-interval": "0s", "max-batch": "0", "appliers": "0", "cache-accounts": "0",
 		"produce-timeout": "0s", "drain-timeout": "1s", "hold-expiry-interval": "1ms", "command-deadline": "500ms",
 		"db-statement-timeout": "-1s", "db-lock-timeout": "-1s", "db-idle-in-transaction-timeout": "-1s",
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordo-dev/ordo/api"
 	"github.com/ordo-dev/ordo/consumer"
@@ -36,6 +37,7 @@ type API struct {
 	server   *api.Server
 	http     *http.Server
 	ln       net.Listener
+	ops      *opsServer // nil when --ops-addr is empty (ordo dev serves one for both roles)
 	log      *slog.Logger
 	drain    time.Duration
 }
@@ -79,12 +81,33 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	}
 	a.ln = api.LimitListener(a.ln, o.HTTPMaxConns)
 	a.http = a.server.HTTPServer(api.HTTPConfig{ReadTimeout: o.HTTPRead, WriteTimeout: o.HTTPWrite, IdleTimeout: o.HTTPIdle})
+	if o.OpsAddr != "" {
+		if a.ops, err = newOps(o.OpsAddr, []readiness{a.Ready}, a.Metrics()); err != nil {
+			a.Close()
+			return nil, err
+		}
+		log.Info("ops endpoints ready", "addr", a.ops.Addr())
+	}
 	log.Info("api ready", "addr", a.ln.Addr().String(), "instance", instance, "reply_partition", a.replies.Route().Partition)
 	return a, nil
 }
 
 // Addr is the address the API listens on.
 func (a *API) Addr() string { return a.ln.Addr().String() }
+
+// OpsAddr is the address of the ops endpoints, or "" if none.
+func (a *API) OpsAddr() string {
+	if a.ops == nil {
+		return ""
+	}
+	return a.ops.Addr()
+}
+
+// Ready is the API's readiness, as its /readyz answers it.
+func (a *API) Ready(ctx context.Context) error { return handlerReady(a.server.Handler())(ctx) }
+
+// Metrics is the API's metrics, Go runtime and process collectors included.
+func (a *API) Metrics() prometheus.Gatherer { return handlerMetrics(a.server.Handler()) }
 
 // Run serves until ctx ends (SIGTERM), then drains: /readyz turns 503 and
 // new commands are refused, the listener closes, and requests in flight get
@@ -95,6 +118,9 @@ func (a *API) Run(ctx context.Context) error {
 	repliesDone := make(chan struct{})
 	go func() { defer close(repliesDone); a.replies.Run(repliesCtx, a.server.Deliver) }()
 	defer func() { stopReplies(); <-repliesDone }()
+	if a.ops != nil {
+		go a.ops.Run()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.ln) }()
 	select {
@@ -117,6 +143,9 @@ func (a *API) Run(ctx context.Context) error {
 
 // Close releases everything.
 func (a *API) Close() {
+	if a.ops != nil {
+		a.ops.Close()
+	}
 	if a.http != nil {
 		_ = a.http.Close()
 	} else if a.ln != nil {
@@ -135,10 +164,9 @@ func (a *API) Close() {
 
 // Consumer is the `ordo consumer` role.
 type Consumer struct {
-	store   *postgres.Store
-	proc    *consumer.Processor
-	metrics *http.Server // nil unless --metrics-addr is set
-	ln      net.Listener
+	store *postgres.Store
+	proc  *consumer.Processor
+	ops   *opsServer // nil when --ops-addr is empty (ordo dev serves one for both roles)
 }
 
 // NewConsumer connects the consumer role's dependencies.
@@ -153,10 +181,14 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	if err != nil {
 		return nil, err
 	}
+	replyTopics := o.ReplyTopics
+	if len(replyTopics) == 0 {
+		replyTopics = []string{o.RepliesTopic}
+	}
 	proc, err := consumer.New(ctx, consumer.Config{
-		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group,
+		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group, ReplyTopics: replyTopics,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
-		MaxBatch: o.MaxBatch, Appliers: o.Appliers,
+		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
 		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,
 	}, store)
 	if err != nil {
@@ -164,40 +196,54 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		return nil, err
 	}
 	c := &Consumer{store: store, proc: proc}
-	if o.MetricsAddr != "" {
-		if c.ln, err = net.Listen("tcp", o.MetricsAddr); err != nil {
+	if o.OpsAddr != "" {
+		if c.ops, err = newOps(o.OpsAddr, []readiness{c.Ready}, prometheus.Gatherers{processMetrics(), c.Metrics()}); err != nil {
 			proc.Close()
 			store.Close()
-			return nil, fmt.Errorf("--metrics-addr: %w", err)
+			return nil, err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", proc.MetricsHandler())
-		c.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("ops endpoints ready", "addr", c.ops.Addr())
 	}
 	return c, nil
 }
 
-// MetricsAddr is the address the metrics are served on, or "" if none.
-func (c *Consumer) MetricsAddr() string {
-	if c.ln == nil {
+// OpsAddr is the address of the ops endpoints, or "" if none.
+func (c *Consumer) OpsAddr() string {
+	if c.ops == nil {
 		return ""
 	}
-	return c.ln.Addr().String()
+	return c.ops.Addr()
 }
 
-// Run applies commands, and serves the metrics, until ctx ends.
+// Ready reports whether the consumer is a member of its group and Postgres
+// answers. A consumer with stopped partitions is still ready: the
+// partitions show in its metrics.
+func (c *Consumer) Ready(ctx context.Context) error {
+	if !c.proc.Joined() {
+		return errors.New("consumer: not a member of the consumer group (yet)")
+	}
+	if err := c.store.Ping(ctx); err != nil {
+		return errors.New("consumer: postgres is not reachable")
+	}
+	return nil
+}
+
+// Metrics is the consumer's metrics, without Go runtime and process
+// collectors.
+func (c *Consumer) Metrics() prometheus.Gatherer { return c.proc.Gatherer() }
+
+// Run applies commands, and serves the ops endpoints, until ctx ends.
 func (c *Consumer) Run(ctx context.Context) error {
-	if c.metrics != nil {
-		go func() { _ = c.metrics.Serve(c.ln) }()
+	if c.ops != nil {
+		go c.ops.Run()
 	}
 	return c.proc.Run(ctx)
 }
 
 // Close leaves the group and releases everything.
 func (c *Consumer) Close() {
-	if c.metrics != nil {
-		_ = c.metrics.Close()
-		_ = c.ln.Close() // in case Run never served it
+	if c.ops != nil {
+		c.ops.Close()
 	}
 	c.proc.Close()
 	c.store.Close()

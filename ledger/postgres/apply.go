@@ -22,7 +22,7 @@ type priorCommand struct {
 
 // ApplyBatch decides a run of records from one partition, in offset order,
 // and stores every outcome, journal entry, account change and the partition's
-// next offset in one transaction. It fails with ledger.ErrFenced, changing
+// next offset in one transaction. It fails with ledger.ErrClaimLost, changing
 // nothing, when the claim's epoch is no longer the stored one.
 //
 // Records at offsets the partition has already applied are skipped. A record
@@ -38,23 +38,24 @@ func (s *Store) ApplyBatch(ctx context.Context, claim ledger.Claim, recs []ledge
 }
 
 // FencedError reports the partitions whose claims are no longer the stored
-// ones. It wraps ledger.ErrFenced.
+// ones: they were fenced off by newer claims. It wraps ledger.ErrClaimLost.
 type FencedError struct {
 	Partitions []int32
 }
 
 func (e *FencedError) Error() string {
-	return fmt.Sprintf("partitions %v: %v", e.Partitions, ledger.ErrFenced)
+	return fmt.Sprintf("partitions %v: %v", e.Partitions, ledger.ErrClaimLost)
 }
 
-// Unwrap makes errors.Is(err, ledger.ErrFenced) true.
-func (e *FencedError) Unwrap() error { return ledger.ErrFenced }
+// Unwrap makes errors.Is(err, ledger.ErrClaimLost) true.
+func (e *FencedError) Unwrap() error { return ledger.ErrClaimLost }
 
 // ApplyBatches applies batches of several partitions of one topic in a
 // single transaction (group commit): one BEGIN, one fsync at COMMIT. Each
 // batch is decided as ApplyBatch decides it. If any claim is fenced, nothing
 // commits and the error is a *FencedError naming those partitions; the
-// caller drops them and retries the rest.
+// caller drops them and retries the rest. If a write guard of the locked
+// way trips, nothing commits and the error wraps ledger.ErrGuardFailed.
 //
 // When the owner's cache of every batch's partition covers it (see cache),
 // the transaction is one round trip; otherwise, or when a guard of that
@@ -63,7 +64,7 @@ func (e *FencedError) Unwrap() error { return ledger.ErrFenced }
 func (s *Store) ApplyBatches(ctx context.Context, batches []ledger.PartitionBatch) ([][]ledger.Result, error) {
 	results, err := s.applyBatches(ctx, batches)
 	if err != nil {
-		if errors.Is(err, ledger.ErrFenced) {
+		if errors.Is(err, ledger.ErrClaimLost) || errors.Is(err, ledger.ErrGuardFailed) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("apply batches: %w", err)
@@ -320,7 +321,7 @@ func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batc
 	if err := w.flush(ctx, conn, st, false); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == guardFailed {
-			return nil, nil, nil, fmt.Errorf("%s: %w", pe.Message, ledger.ErrFenced)
+			return nil, nil, nil, fmt.Errorf("%s: %w", pe.Message, ledger.ErrGuardFailed)
 		}
 		return nil, nil, nil, err
 	}

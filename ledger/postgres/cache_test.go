@@ -192,7 +192,7 @@ func TestCachedBatchZombieCannotCommit(t *testing.T) {
 
 	_, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: old, Records: []ledger.Record{rec(2, "w", withdraw("alice", 100))}}})
 	var fe *postgres.FencedError
-	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrFenced) {
+	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrClaimLost) {
 		t.Fatalf("got %v, want a FencedError", err)
 	}
 	wantStats(t, s, ledger.ApplyStats{Locked: 1, Fallbacks: 1})
@@ -268,8 +268,8 @@ func TestCacheBelongsToItsClaim(t *testing.T) {
 	wantCached(t, s, 1)
 	fresh := claim(t, s, 2, "m1")
 	wantCached(t, s, 0)
-	if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: old, Records: []ledger.Record{rec(2, "w", withdraw("alice", 1))}}}); !errors.Is(err, ledger.ErrFenced) {
-		t.Fatalf("old claim: got %v, want ErrFenced", err)
+	if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: old, Records: []ledger.Record{rec(2, "w", withdraw("alice", 1))}}}); !errors.Is(err, ledger.ErrClaimLost) {
+		t.Fatalf("old claim: got %v, want ErrClaimLost", err)
 	}
 	wantStats(t, s, ledger.ApplyStats{Locked: 1}) // the old claim's batch was not tried from a cache
 	wantCached(t, s, 0)
@@ -346,8 +346,8 @@ func TestCachedBatchCannotDeadlockWithNewOwner(t *testing.T) {
 	if o := res[0].Outcome; o.Status != ledger.StatusApplied || o.Account.Balance != 105 {
 		t.Fatalf("new owner's batch: got %+v, want applied, balance 105", o)
 	}
-	if err := <-oldErr; !errors.Is(err, ledger.ErrFenced) {
-		t.Fatalf("old owner's batch: got %v, want ErrFenced", err)
+	if err := <-oldErr; !errors.Is(err, ledger.ErrClaimLost) {
+		t.Fatalf("old owner's batch: got %v, want ErrClaimLost", err)
 	}
 	wantAccount(t, sNew, "alice", 105, 3)
 	if _, _, err := sNew.Outcome(ctx, "w"); !errors.Is(err, ledger.ErrNotFound) {

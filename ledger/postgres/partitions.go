@@ -17,20 +17,14 @@ import (
 // ledger.ErrConflict.
 var ErrTopicRecreated = fmt.Errorf("stored offsets belong to another incarnation of the topic (it was recreated): %w", ledger.ErrConflict)
 
-// ErrStaleGeneration is returned by ClaimPartition when the partition was
-// already claimed for a newer consumer-group generation: the caller is a
-// member that was assigned the partition and then lost it again. It wraps
-// ledger.ErrFenced.
-var ErrStaleGeneration = fmt.Errorf("partition claimed for a newer group generation: %w", ledger.ErrFenced)
-
 // ClaimPartition takes ownership of a partition for a consumer-group member
 // at a generation, fencing off every earlier owner: their open or future
-// batches fail with ledger.ErrFenced. The claim waits for a batch still in
+// batches fail with ledger.ErrClaimLost. The claim waits for a batch still in
 // flight (it holds the row lock), so the returned NextOffset includes it.
 // The store starts a fresh owner's cache for the claim's epoch.
 //
 // A claim for an older generation than the stored one fails with
-// ErrStaleGeneration, so a member that was slow to act on an assignment it
+// ledger.ErrStaleGeneration, so a member that was slow to act on an assignment it
 // has since lost cannot steal the partition back. With force, the
 // generation check is skipped: for a group that was deleted and recreated,
 // whose generations restarted (see consumer.Processor).
@@ -75,7 +69,7 @@ func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, gen
 		return ledger.Claim{}, fmt.Errorf("claim %s/%d: topic ID %s, stored %s: %w", topic, partition, topicID, storedID, ErrTopicRecreated)
 	}
 	if !claimed {
-		return ledger.Claim{}, fmt.Errorf("claim %s/%d at generation %d: %w", topic, partition, generation, ErrStaleGeneration)
+		return ledger.Claim{}, fmt.Errorf("claim %s/%d at generation %d: %w", topic, partition, generation, ledger.ErrStaleGeneration)
 	}
 	c.NextOffset = -1
 	if next != nil {
@@ -97,4 +91,24 @@ func (s *Store) Partitions(ctx context.Context, topic string) ([]ledger.Partitio
 		err := r.Scan(&p.Partition, &p.NextOffset, &p.Epoch, &p.Generation, &p.Member)
 		return p, err
 	})
+}
+
+// ReleasePartition increments a partition's stored claim epoch, for
+// operators (`ordo partitions release`). The owner's claim becomes stale:
+// its next batch fails with ledger.ErrClaimLost, and a consumer that holds
+// the partition stopped notices the change; either claims it again and
+// resumes at the stored next offset. Nothing is skipped or applied twice.
+// It returns the new epoch, or ledger.ErrNotFound when the partition was
+// never claimed.
+func (s *Store) ReleasePartition(ctx context.Context, topic string, partition int32) (int64, error) {
+	var epoch int64
+	err := s.pool.QueryRow(ctx, `UPDATE consumer_partitions SET epoch = epoch + 1, claimed_at = now()
+		WHERE topic = $1 AND partition = $2 RETURNING epoch`, topic, partition).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("release %s/%d: never claimed: %w", topic, partition, ledger.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("release %s/%d: %v: %w", topic, partition, err, ledger.ErrUnavailable)
+	}
+	return epoch, nil
 }

@@ -231,8 +231,8 @@ func TestZombieCannotCommit(t *testing.T) {
 		t.Fatalf("got claim %+v after %+v, want next offset 2 and a higher epoch", fresh, old)
 	}
 	_, err := s.ApplyBatch(ctx, old, []ledger.Record{rec(2, "z", withdraw("alice", 100))})
-	if !errors.Is(err, ledger.ErrFenced) {
-		t.Fatalf("zombie apply: got %v, want ErrFenced", err)
+	if !errors.Is(err, ledger.ErrClaimLost) || errors.Is(err, ledger.ErrGuardFailed) {
+		t.Fatalf("zombie apply: got %v, want ErrClaimLost", err)
 	}
 	if _, _, err := s.Outcome(ctx, "z"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("zombie's command was stored: %v", err)
@@ -273,7 +273,10 @@ func TestClaimWaitsForBatchInFlight(t *testing.T) {
 		switch err := <-errs; {
 		case err == nil:
 			committed++
-		case errors.Is(err, ledger.ErrFenced):
+		case errors.Is(err, ledger.ErrClaimLost):
+			fenced++
+		case errors.Is(err, ledger.ErrGuardFailed):
+			// Lost a race on the offset against a sibling batch.
 			fenced++
 		default:
 			t.Fatalf("unexpected error: %v", err)
@@ -289,8 +292,8 @@ func TestClaimWaitsForBatchInFlight(t *testing.T) {
 	if parts[0].Epoch != fresh.Epoch {
 		t.Fatalf("got epoch %d, want the new claim's %d", parts[0].Epoch, fresh.Epoch)
 	}
-	if _, err := s.ApplyBatch(ctx, old, []ledger.Record{rec(100, "late", deposit("alice", 1))}); !errors.Is(err, ledger.ErrFenced) {
-		t.Fatalf("after the claim: got %v, want ErrFenced", err)
+	if _, err := s.ApplyBatch(ctx, old, []ledger.Record{rec(100, "late", deposit("alice", 1))}); !errors.Is(err, ledger.ErrClaimLost) {
+		t.Fatalf("after the claim: got %v, want ErrClaimLost", err)
 	}
 }
 
@@ -298,7 +301,7 @@ func TestStaleGenerationClaimRefused(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	claim(t, s, 5, "m2")
-	if _, err := s.ClaimPartition(ctx, "cmds", 0, 4, "m1", false, ""); !errors.Is(err, postgres.ErrStaleGeneration) || !errors.Is(err, ledger.ErrFenced) {
+	if _, err := s.ClaimPartition(ctx, "cmds", 0, 4, "m1", false, ""); !errors.Is(err, ledger.ErrStaleGeneration) || errors.Is(err, ledger.ErrClaimLost) {
 		t.Fatalf("got %v, want ErrStaleGeneration", err)
 	}
 	if _, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", true, ""); err != nil {
@@ -327,8 +330,8 @@ func TestVersionGuard(t *testing.T) {
 		}
 	})
 	_, err = s.ApplyBatch(ctx, c, []ledger.Record{rec(2, "w", withdraw("alice", 50))})
-	if !errors.Is(err, ledger.ErrFenced) {
-		t.Fatalf("got %v, want ErrFenced from the version guard", err)
+	if !errors.Is(err, ledger.ErrGuardFailed) || errors.Is(err, ledger.ErrClaimLost) {
+		t.Fatalf("got %v, want ErrGuardFailed from the version guard", err)
 	}
 	s.SetBeforeWrite(nil)
 	if _, _, err := s.Outcome(ctx, "w"); !errors.Is(err, ledger.ErrNotFound) {
@@ -364,7 +367,7 @@ func TestApplyBatchesGroupCommit(t *testing.T) {
 	}
 	_, err := s.ApplyBatches(ctx, batches)
 	var fe *postgres.FencedError
-	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrFenced) || len(fe.Partitions) != 1 || fe.Partitions[0] != 1 {
+	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrClaimLost) || len(fe.Partitions) != 1 || fe.Partitions[0] != 1 {
 		t.Fatalf("got %v, want a FencedError naming partition 1", err)
 	}
 	if _, err := s.Account(ctx, "alice"); !errors.Is(err, ledger.ErrNotFound) {

@@ -104,8 +104,8 @@ func TestFrozenOwnerCannotBlockClaim(t *testing.T) {
 		t.Fatal("the frozen owner's batch committed after its session was ended")
 	}
 	sOld.SetBeforeWrite(nil)
-	if _, err := sOld.ApplyBatch(context.Background(), old, []ledger.Record{wants}); !errors.Is(err, ledger.ErrFenced) {
-		t.Fatalf("the old owner's retry: got %v, want ErrFenced", err)
+	if _, err := sOld.ApplyBatch(context.Background(), old, []ledger.Record{wants}); !errors.Is(err, ledger.ErrClaimLost) {
+		t.Fatalf("the old owner's retry: got %v, want ErrClaimLost", err)
 	}
 	if _, _, err := sNew.Outcome(context.Background(), "w"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("the frozen owner's command was stored: %v", err)

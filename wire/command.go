@@ -42,8 +42,8 @@ const (
 // bodies: exact names, no duplicates, no nulls, integers as plain digits.
 // Each kind has its own members: amount for deposit and withdrawal;
 // currency and the optional overdraft_limit (default 0) for open_account.
-// A member of another kind is refused, not ignored.
-// rawEnvelope is an envelope as read, before its members are checked.
+// A member of another kind is refused, not ignored. rawEnvelope is the
+// envelope as read, before its members are checked.
 type rawEnvelope struct {
 	V              jsontext.Value `json:"v"`
 	Kind           jsontext.Value `json:"kind"`

@@ -19,8 +19,17 @@ import (
 // raw TCP. It returns the address and a count of ERROR log lines.
 func serveRaw(t *testing.T, cfg HTTPConfig, maxConns int) (addr string, errs *atomic.Int64) {
 	t.Helper()
+	addr, errs, _ = serveRawFake(t, cfg, maxConns, false)
+	return addr, errs
+}
+
+// serveRawFake is serveRaw with the fake ledger, silent if asked (it never
+// decides, so requests wait out their budget).
+func serveRawFake(t *testing.T, cfg HTTPConfig, maxConns int, silent bool) (addr string, errs *atomic.Int64, f *ledgerFake) {
+	t.Helper()
 	errs = new(atomic.Int64)
-	f := newFake()
+	f = newFake()
+	f.silent = silent
 	f.server = New(Config{WaitBudget: time.Second, Logger: slog.New(errorCounter{errs})}, f, f)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,7 +38,7 @@ func serveRaw(t *testing.T, cfg HTTPConfig, maxConns int) (addr string, errs *at
 	srv := f.server.HTTPServer(cfg)
 	go func() { _ = srv.Serve(LimitListener(ln, maxConns)) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String(), errs
+	return ln.Addr().String(), errs, f
 }
 
 func dial(t *testing.T, addr string) *net.TCPConn {
@@ -86,6 +95,42 @@ func TestSlowBodyIsDisconnected(t *testing.T) {
 	}
 	if n := errs.Load(); n != 0 {
 		t.Fatalf("got %d ERROR lines for a slow client, want 0", n)
+	}
+}
+
+// TestIdleConnectionIsClosed: issue 11 item 12. A kept-alive connection
+// with no next request is closed after the idle timeout.
+func TestIdleConnectionIsClosed(t *testing.T) {
+	addr, _ := serveRaw(t, HTTPConfig{IdleTimeout: 200 * time.Millisecond}, 0)
+	c := dial(t, addr)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: ordo\r\n\r\n")
+	r := bufio.NewReader(c)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("got %v, want the idle connection closed (EOF)", err)
+	}
+}
+
+// TestWriteTimeoutIsNotAnError: issue 11 item 12. A response that would
+// end after the write timeout is cut off, and that is not an ERROR line.
+func TestWriteTimeoutIsNotAnError(t *testing.T) {
+	addr, errs, _ := serveRawFake(t, HTTPConfig{WriteTimeout: 200 * time.Millisecond}, 0, true)
+	c := dial(t, addr)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	body := `{"id":"alice","currency":"USD"}`
+	fmt.Fprintf(c, "POST /v1/accounts HTTP/1.1\r\nHost: ordo\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	got, err := io.ReadAll(c) // the wait budget (1s) outlasts the write timeout
+	if err != nil || len(got) != 0 {
+		t.Fatalf("got %q, %v; want the connection closed without an answer", got, err)
+	}
+	if n := errs.Load(); n != 0 {
+		t.Fatalf("got %d ERROR lines for a write timeout, want 0", n)
 	}
 }
 

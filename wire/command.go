@@ -59,6 +59,7 @@ const (
 //   - deadline (optional, RFC 3339): the last moment the command may be
 //     decided; decided later, it is refused as "expired". Without it, the
 //     consumer takes the record's timestamp plus its default deadline.
+//
 // rawEnvelope is the envelope as read, before its members are checked.
 type rawEnvelope struct {
 	V              jsontext.Value `json:"v"`

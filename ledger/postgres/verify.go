@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordo-dev/ordo/ledger"
+)
+
+// VerifyLimit is the most violations Verify lists per check; Count still
+// counts them all.
+const VerifyLimit = 100
+
+// Violation is one row that breaks an invariant: what it is about (an
+// account, a hold, a command), what the database holds and what the
+// invariant wants.
+type Violation struct {
+	Subject string
+	Got     string
+	Want    string
+}
+
+// CheckResult is one invariant's verdict: OK when Count is 0.
+type CheckResult struct {
+	Name        string
+	Description string
+	// Count: how many rows break it; Violations lists the first
+	// VerifyLimit of them, ordered by Subject.
+	Count      int64
+	Violations []Violation
+}
+
+// OK reports whether the invariant holds.
+func (r CheckResult) OK() bool { return r.Count == 0 }
+
+// check is one invariant, as a query returning the rows that break it:
+// (subject, got, want), all text.
+type check struct {
+	name, description, query string
+}
+
+// checks are the invariants Verify checks, in order. Adding one is adding
+// an entry: a name, one line for the operator, and a query of the
+// offending rows.
+var checks = []check{
+	{
+		name:        "journal_versions",
+		description: "per account: version = number of journal entries, versions 1..version; no entry without its account",
+		query: `
+			SELECT 'account ' || a.id,
+			       format('version %s, %s entries, versions %s..%s', a.version, coalesce(e.n, 0), coalesce(e.lo, 0), coalesce(e.hi, 0)),
+			       format('%s entries, versions 1..%s', a.version, a.version)
+			FROM accounts a
+			LEFT JOIN (SELECT account_id, count(*) AS n, min(version) AS lo, max(version) AS hi
+			           FROM entries GROUP BY account_id) e ON e.account_id = a.id
+			WHERE coalesce(e.n, 0) <> a.version OR coalesce(e.lo, 0) <> 1 OR coalesce(e.hi, 0) <> a.version
+			UNION ALL
+			SELECT 'account ' || e.account_id, format('%s entries, no account row', count(*)), 'an account row for every entry'
+			FROM entries e WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)
+			GROUP BY e.account_id`,
+	},
+	{
+		name:        "journal_balance",
+		description: "per account: balance = sum of entry amounts = last entry's balance_after",
+		query: `
+			SELECT 'account ' || a.id,
+			       format('balance %s, entries sum to %s, last balance_after %s', a.balance, coalesce(e.total, 0), coalesce(e.last, 0)),
+			       'all three equal'
+			FROM accounts a
+			LEFT JOIN (SELECT account_id, sum(amount) AS total, (array_agg(balance_after ORDER BY version DESC))[1] AS last
+			           FROM entries GROUP BY account_id) e ON e.account_id = a.id
+			WHERE a.balance <> coalesce(e.total, 0) OR a.balance <> coalesce(e.last, 0)`,
+	},
+	{
+		name:        "held",
+		description: "per account: held = sum of the amounts of its open holds",
+		query: `
+			SELECT 'account ' || a.id, format('held %s', a.held), format('held %s, the sum of its open holds', coalesce(h.total, 0))
+			FROM accounts a
+			LEFT JOIN (SELECT account_id, sum(amount) AS total FROM holds WHERE status = 'open' GROUP BY account_id) h
+			       ON h.account_id = a.id
+			WHERE a.held <> coalesce(h.total, 0)
+			UNION ALL
+			SELECT 'account ' || h.account_id, format('open holds of %s, no account row', sum(h.amount)), 'an account row for every hold'
+			FROM holds h WHERE h.status = 'open' AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.account_id)
+			GROUP BY h.account_id`,
+	},
+	{
+		name:        "hold_settled_once",
+		description: "no hold settled by more than one applied capture, release or expire_hold",
+		query: `
+			SELECT 'hold ' || coalesce(outcome->'hold'->>'id', '(none)'),
+			       format('settled by %s applied commands: %s', count(*), string_agg(command_id, ', ' ORDER BY command_id)),
+			       'at most 1'
+			FROM commands
+			WHERE status = 'applied' AND kind IN ('capture', 'release', 'expire_hold')
+			GROUP BY outcome->'hold'->>'id'
+			HAVING count(*) > 1`,
+	},
+	{
+		name:        "entry_per_command",
+		description: "no command has more than one journal entry",
+		query: `
+			SELECT 'command ' || command_id,
+			       format('%s entries: %s', count(*), string_agg(account_id || ' v' || version, ', ' ORDER BY account_id, version)),
+			       'at most 1'
+			FROM entries GROUP BY command_id HAVING count(*) > 1`,
+	},
+	{
+		name:        "entry_command_applied",
+		description: "every journal entry belongs to an applied command",
+		query: `
+			SELECT 'command ' || e.command_id,
+			       format('entry %s v%s, command %s', e.account_id, e.version, coalesce(c.status, 'missing')),
+			       'command applied'
+			FROM entries e LEFT JOIN commands c ON c.command_id = e.command_id
+			WHERE c.command_id IS NULL OR c.status <> 'applied'`,
+	},
+	{
+		name:        "overdraft",
+		description: "per account: balance and available (balance - held) >= -overdraft_limit",
+		query: `
+			SELECT 'account ' || id,
+			       format('balance %s, held %s, available %s', balance, held, balance - held),
+			       format('balance and available >= %s', -overdraft_limit)
+			FROM accounts
+			WHERE balance < -overdraft_limit OR balance - held < -overdraft_limit`,
+	},
+	{
+		name:        "hold_state",
+		description: "per hold: 0 <= captured <= amount; settled_at set exactly when it is no longer open",
+		query: `
+			SELECT 'hold ' || id,
+			       format('status %s, amount %s, captured %s, settled_at %s', status, amount, captured, coalesce(settled_at::text, 'null')),
+			       CASE WHEN captured < 0 OR captured > amount THEN format('captured 0..%s', amount)
+			            WHEN status = 'open' THEN 'settled_at null while open'
+			            ELSE 'settled_at set once settled' END
+			FROM holds
+			WHERE captured < 0 OR captured > amount
+			   OR (status = 'open') <> (settled_at IS NULL)`,
+	},
+}
+
+// Verify checks the ledger's invariants (see checks) in one read-only
+// snapshot of the database, so that a consumer writing meanwhile cannot
+// make it see half a batch. It returns every check's result, OK or not; an
+// error only when it could not check.
+func (s *Store) Verify(ctx context.Context) ([]CheckResult, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("verify: begin: %v: %w", err, ledger.ErrUnavailable)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // read-only: nothing to keep
+	out := make([]CheckResult, 0, len(checks))
+	for _, c := range checks {
+		r, err := runCheck(ctx, tx, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func runCheck(ctx context.Context, tx pgx.Tx, c check) (CheckResult, error) {
+	r := CheckResult{Name: c.name, Description: c.description}
+	rows, err := tx.Query(ctx, `SELECT count(*) OVER (), v.subject, v.got, v.want
+		FROM (`+c.query+`) AS v(subject, got, want)
+		ORDER BY v.subject, v.got LIMIT $1`, VerifyLimit)
+	if err != nil {
+		return r, fmt.Errorf("verify %s: %v: %w", c.name, err, ledger.ErrUnavailable)
+	}
+	for rows.Next() {
+		var v Violation
+		if err := rows.Scan(&r.Count, &v.Subject, &v.Got, &v.Want); err != nil {
+			rows.Close()
+			return r, fmt.Errorf("verify %s: %v: %w", c.name, err, ledger.ErrUnavailable)
+		}
+		r.Violations = append(r.Violations, v)
+	}
+	if err := rows.Err(); err != nil {
+		return r, fmt.Errorf("verify %s: %v: %w", c.name, err, ledger.ErrUnavailable)
+	}
+	return r, nil
+}

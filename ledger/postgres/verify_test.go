@@ -1,0 +1,220 @@
+package postgres_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/ledger/postgres"
+)
+
+// verifyLedger applies a small ledger with every kind of state Verify
+// checks: alice with a captured, a released and an open hold and a
+// rejected withdrawal; bob in his overdraft.
+func verifyLedger(t *testing.T) (*postgres.Store, string) {
+	t.Helper()
+	s, url := newStoreURL(t)
+	c := claim(t, s, 1, "m1")
+	at := t0.Add(time.Minute)
+	apply(t, s, c,
+		rec(0, "alice-open", open("alice")),
+		rec(1, "alice-dep", deposit("alice", 100)),
+		rec(2, "h1", hold("alice", 30, t0)),
+		rec(3, "h2", hold("alice", 10, t0)),
+		rec(4, "h3", hold("alice", 5, t0)))
+	apply(t, s, c,
+		rec(5, "cap1", settle(ledger.KindCapture, "alice", ledger.HoldIDFor("h1"), 20, at)),
+		rec(6, "rel3", settle(ledger.KindRelease, "alice", ledger.HoldIDFor("h3"), 0, at)),
+		rec(7, "alice-big", withdraw("alice", 1000)),
+		rec(8, "bob-open", open("bob")),
+		rec(9, "bob-od", ledger.Command{Kind: ledger.KindSetOverdraftLimit, AccountID: "bob", OverdraftLimit: 10}),
+		rec(10, "bob-dep", deposit("bob", 50)),
+		rec(11, "bob-wd", withdraw("bob", 55)))
+	checkHeld(t, url, "alice", 80, 10)
+	checkHeld(t, url, "bob", -5, 0)
+	return s, url
+}
+
+// failed is the names of the checks that failed.
+func failed(res []postgres.CheckResult) []string {
+	var out []string
+	for _, r := range res {
+		if !r.OK() {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+func verify(t *testing.T, s *postgres.Store) []postgres.CheckResult {
+	t.Helper()
+	res, err := s.Verify(context.Background())
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return res
+}
+
+// dropChecks drops a table's CHECK constraints, so that a test can write
+// what they would refuse (and Verify must still find).
+func dropChecks(t *testing.T, conn *pgx.Conn, table string) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, err := conn.Exec(ctx, `ALTER TABLE `+table+` DROP CONSTRAINT `+pgx.Identifier{n}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestVerifyClean(t *testing.T) {
+	s, _ := verifyLedger(t)
+	res := verify(t, s)
+	if got := failed(res); len(got) != 0 {
+		t.Fatalf("got failed checks %v on a clean ledger, want none: %+v", got, res)
+	}
+	if len(res) < 8 {
+		t.Fatalf("got %d checks, want at least 8", len(res))
+	}
+	for _, r := range res {
+		if r.Name == "" || r.Description == "" || len(r.Violations) != 0 {
+			t.Errorf("got %+v, want a named, described check with no violations", r)
+		}
+	}
+}
+
+// TestVerifyFindsCorruption corrupts a clean ledger one way per subtest,
+// behind the store's back, and checks that exactly the checks that guard
+// against it fail, naming the right account, hold or command.
+func TestVerifyFindsCorruption(t *testing.T) {
+	h1, h3 := ledger.HoldIDFor("h1"), ledger.HoldIDFor("h3")
+	tests := []struct {
+		name    string
+		drop    []string // tables whose CHECK constraints to drop first
+		sql     []string
+		want    []string // failed checks, in check order
+		subject string   // named by every failed check
+	}{
+		{"balance changed", nil,
+			[]string{`UPDATE accounts SET balance = balance + 1 WHERE id = 'alice'`},
+			[]string{"journal_balance"}, "account alice"},
+		{"last balance_after changed", nil,
+			[]string{`UPDATE entries SET balance_after = 0 WHERE account_id = 'bob' AND version = 4`},
+			[]string{"journal_balance"}, "account bob"},
+		{"entry deleted", nil,
+			[]string{`DELETE FROM entries WHERE account_id = 'alice' AND version = 2`},
+			[]string{"journal_versions", "journal_balance"}, "account alice"},
+		{"version gap", nil,
+			[]string{`UPDATE entries SET version = 0 WHERE account_id = 'bob' AND version = 1`},
+			[]string{"journal_versions"}, "account bob"},
+		{"entry without account", nil,
+			[]string{`INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after) VALUES ('carol', 1, 'bob-od', 'deposit', 0, 0)`},
+			[]string{"journal_versions", "entry_per_command"}, ""},
+		{"held changed", nil,
+			[]string{`UPDATE accounts SET held = 0 WHERE id = 'alice'`},
+			[]string{"held"}, "account alice"},
+		{"hold reopened after capture", nil,
+			[]string{`UPDATE holds SET status = 'open' WHERE id = '` + h1 + `'`},
+			[]string{"held", "hold_state"}, ""},
+		{"hold settled twice", nil,
+			[]string{`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
+				SELECT 'cap1-again', account_id, kind, fingerprint, status, code, outcome, topic, partition, 99 FROM commands WHERE command_id = 'cap1'`},
+			[]string{"hold_settled_once"}, "hold " + h1},
+		{"two entries for a command", nil,
+			[]string{`UPDATE entries SET command_id = 'alice-dep' WHERE account_id = 'alice' AND version = 1`},
+			[]string{"entry_per_command"}, "command alice-dep"},
+		{"entry of a rejected command", nil,
+			[]string{`UPDATE entries SET command_id = 'alice-big' WHERE account_id = 'alice' AND version = 1`},
+			[]string{"entry_command_applied"}, "command alice-big"},
+		{"entry of no command", nil,
+			[]string{`DELETE FROM commands WHERE command_id = 'bob-dep'`},
+			[]string{"entry_command_applied"}, "command bob-dep"},
+		{"balance below overdraft", []string{"accounts"},
+			[]string{`UPDATE accounts SET overdraft_limit = 0 WHERE id = 'bob'`},
+			[]string{"overdraft"}, "account bob"},
+		{"available below overdraft", nil,
+			[]string{`UPDATE accounts SET overdraft_limit = 5, held = 3 WHERE id = 'bob'`,
+				`INSERT INTO holds (id, account_id, topic, partition, amount, status, created_at, expires_at, command_id)
+				 VALUES ('hold-bob', 'bob', 'cmds', 0, 3, 'open', now(), now() + interval '1 hour', 'bob-wd')`},
+			[]string{"overdraft"}, "account bob"},
+		{"captured more than held", []string{"holds"},
+			[]string{`UPDATE holds SET captured = 31 WHERE id = '` + h1 + `'`},
+			[]string{"hold_state"}, "hold " + h1},
+		{"settled without settled_at", nil,
+			[]string{`UPDATE holds SET settled_at = NULL WHERE id = '` + h3 + `'`},
+			[]string{"hold_state"}, "hold " + h3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, url := verifyLedger(t)
+			conn := pgConn(t, url)
+			for _, table := range tt.drop {
+				dropChecks(t, conn, table)
+			}
+			for _, q := range tt.sql {
+				if _, err := conn.Exec(context.Background(), q); err != nil {
+					t.Fatalf("corrupt: %v", err)
+				}
+			}
+			res := verify(t, s)
+			if got := failed(res); !slices.Equal(got, tt.want) {
+				t.Fatalf("got failed checks %v, want %v: %+v", got, tt.want, res)
+			}
+			for _, r := range res {
+				if r.OK() {
+					continue
+				}
+				if r.Count != int64(len(r.Violations)) || r.Count == 0 {
+					t.Errorf("%s: got count %d with %d violations listed, want them equal", r.Name, r.Count, len(r.Violations))
+				}
+				for _, v := range r.Violations {
+					if v.Got == "" || v.Want == "" || (tt.subject != "" && v.Subject != tt.subject) {
+						t.Errorf("%s: got %+v, want subject %q with got and want", r.Name, v, tt.subject)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyBounded: a check lists at most VerifyLimit violations, in
+// subject order, and counts them all.
+func TestVerifyBounded(t *testing.T) {
+	s, url := verifyLedger(t)
+	conn := pgConn(t, url)
+	dropChecks(t, conn, "holds")
+	const n = postgres.VerifyLimit + 50
+	if _, err := conn.Exec(context.Background(), `INSERT INTO holds (id, account_id, topic, partition, amount, captured, status, created_at, expires_at, settled_at, command_id)
+		SELECT 'bad-' || lpad(i::text, 4, '0'), 'alice', 'cmds', 0, 1, 2, 'captured', now(), now(), now(), 'h1'
+		FROM generate_series(1, $1) AS i`, n); err != nil {
+		t.Fatal(err)
+	}
+	res := verify(t, s)
+	if got := failed(res); !slices.Equal(got, []string{"hold_state"}) {
+		t.Fatalf("got failed checks %v, want [hold_state]", got)
+	}
+	for _, r := range res {
+		if r.Name != "hold_state" {
+			continue
+		}
+		if r.Count != n || len(r.Violations) != postgres.VerifyLimit {
+			t.Fatalf("got count %d, %d listed; want %d, %d listed", r.Count, len(r.Violations), n, postgres.VerifyLimit)
+		}
+		if first := r.Violations[0].Subject; first != "hold bad-0001" || !strings.HasPrefix(r.Violations[0].Want, "captured 0..1") {
+			t.Fatalf("got first %+v, want hold bad-0001 wanting captured 0..1", r.Violations[0])
+		}
+	}
+}

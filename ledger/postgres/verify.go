@@ -22,10 +22,15 @@ type Violation struct {
 	Want    string
 }
 
+// Check names an invariant Verify checks.
+type Check struct {
+	Name        string
+	Description string // one line for the operator
+}
+
 // CheckResult is one invariant's verdict: OK when Count is 0.
 type CheckResult struct {
-	Name        string
-	Description string
+	Check
 	// Count: how many rows break it; Violations lists the first
 	// VerifyLimit of them, ordered by Subject.
 	Count      int64
@@ -41,13 +46,22 @@ type check struct {
 	name, description, query string
 }
 
+// Checks lists the invariants Verify checks, in its order.
+func Checks() []Check {
+	out := make([]Check, len(checks))
+	for i, c := range checks {
+		out[i] = Check{Name: c.name, Description: c.description}
+	}
+	return out
+}
+
 // checks are the invariants Verify checks, in order. Adding one is adding
 // an entry: a name, one line for the operator, and a query of the
 // offending rows.
 var checks = []check{
 	{
 		name:        "journal_versions",
-		description: "per account: version = number of journal entries, versions 1..version; no entry without its account",
+		description: "per account: version = number of entries, versions 1..version; no entry without an account",
 		query: `
 			SELECT 'account ' || a.id,
 			       format('version %s, %s entries, versions %s..%s', a.version, coalesce(e.n, 0), coalesce(e.lo, 0), coalesce(e.hi, 0)),
@@ -130,7 +144,7 @@ var checks = []check{
 	},
 	{
 		name:        "hold_state",
-		description: "per hold: 0 <= captured <= amount; settled_at set exactly when it is no longer open",
+		description: "per hold: 0 <= captured <= amount; settled_at set once settled, not while open",
 		query: `
 			SELECT 'hold ' || id,
 			       format('status %s, amount %s, captured %s, settled_at %s', status, amount, captured, coalesce(settled_at::text, 'null')),
@@ -165,7 +179,7 @@ func (s *Store) Verify(ctx context.Context) ([]CheckResult, error) {
 }
 
 func runCheck(ctx context.Context, tx pgx.Tx, c check) (CheckResult, error) {
-	r := CheckResult{Name: c.name, Description: c.description}
+	r := CheckResult{Check: Check{Name: c.name, Description: c.description}}
 	rows, err := tx.Query(ctx, `SELECT count(*) OVER (), v.subject, v.got, v.want
 		FROM (`+c.query+`) AS v(subject, got, want)
 		ORDER BY v.subject, v.got LIMIT $1`, VerifyLimit)

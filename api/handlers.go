@@ -37,9 +37,10 @@ type commandResponse struct {
 	Status    ledger.Status `json:"status"`
 	// Deadline is set while the command is pending: it is decided by then
 	// (applied, refused or expired), never later.
-	Deadline *time.Time      `json:"deadline,omitempty"`
-	Hold     *ledger.Hold    `json:"hold,omitempty"`
-	Account  *ledger.Account `json:"account,omitempty"`
+	Deadline *time.Time       `json:"deadline,omitempty"`
+	Hold     *ledger.Hold     `json:"hold,omitempty"`
+	Transfer *ledger.Transfer `json:"transfer,omitempty"`
+	Account  *ledger.Account  `json:"account,omitempty"`
 }
 
 func (s *Server) openAccount(c echo.Context) error {
@@ -261,6 +262,9 @@ func (s *Server) answer(c echo.Context, out ledger.Outcome) error {
 	s.metrics.outcome(out)
 	if out.Status != ledger.StatusApplied {
 		return s.problem(c, outcomeProblem(out))
+	}
+	if out.Kind == ledger.KindTransfer && out.Transfer != nil {
+		return s.answerTransfer(c, out)
 	}
 	status := http.StatusOK
 	switch {

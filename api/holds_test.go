@@ -18,6 +18,9 @@ func (noHolds) Hold(context.Context, string, string) (ledger.Hold, error) {
 func (noHolds) Holds(context.Context, string, ledger.HoldStatus, string, int) ([]ledger.Hold, string, error) {
 	return nil, "", nil
 }
+func (noHolds) Transfer(context.Context, string) (ledger.Transfer, []ledger.TransferLeg, error) {
+	return ledger.Transfer{}, nil, ledger.ErrNotFound
+}
 
 func TestHoldEndpoints(t *testing.T) {
 	_, ts := newTestServer(t, 2*time.Second)

@@ -49,6 +49,9 @@ var problems = map[string]problemKind{
 	string(ledger.CodeAccountClosed):        {http.StatusConflict, "Account closed"},
 	string(ledger.CodeAccountNotEmpty):      {http.StatusConflict, "Account not empty"},
 	string(ledger.CodeOverdraftInUse):       {http.StatusUnprocessableEntity, "Overdraft in use"},
+	string(ledger.CodeCurrencyMismatch):     {http.StatusUnprocessableEntity, "Currency mismatch"},
+	string(ledger.CodeTransferNotFound):     {http.StatusNotFound, "Transfer not found"},
+	string(ledger.CodeTransferNotPending):   {http.StatusConflict, "Transfer not pending"},
 	codeInvalidRequest:                      {http.StatusBadRequest, "Invalid request"},
 	codeCommandNotFound:                     {http.StatusNotFound, "Command not found"},
 	codeNotFound:                            {http.StatusNotFound, "Not found"},
@@ -63,6 +66,7 @@ var problems = map[string]problemKind{
 const (
 	codeInvalidRequest   = "invalid_request"
 	codeCommandNotFound  = "command_not_found"
+	codeTransferNotFound = string(ledger.CodeTransferNotFound)
 	codeNotFound         = "not_found"
 	codeMethodNotAllowed = "method_not_allowed"
 	codePayloadTooLarge  = "payload_too_large"

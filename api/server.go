@@ -27,6 +27,8 @@ type Store interface {
 	// next is the following page's cursor, "" after the last. A malformed
 	// cursor is a *ledger.FieldError.
 	Holds(ctx context.Context, accountID string, status ledger.HoldStatus, after string, limit int) (holds []ledger.Hold, next string, err error)
+	// Transfer returns a transfer and its legs decided so far.
+	Transfer(ctx context.Context, id string) (ledger.Transfer, []ledger.TransferLeg, error)
 	Ping(ctx context.Context) error
 }
 
@@ -132,6 +134,8 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	e.POST("/v1/accounts/:id/freeze", s.lifecycle(ledger.KindFreeze))
 	e.POST("/v1/accounts/:id/unfreeze", s.lifecycle(ledger.KindUnfreeze))
 	e.POST("/v1/accounts/:id/close", s.lifecycle(ledger.KindClose))
+	e.POST("/v1/transfers", s.createTransfer)
+	get("/v1/transfers/:id", s.getTransfer)
 	get("/v1/commands/:id", s.getCommand)
 	get("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	get("/readyz", s.ready)

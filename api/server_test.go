@@ -27,6 +27,7 @@ type ledgerFake struct {
 	fps       map[string][]byte
 	submitted []ledger.Command
 	holds     map[string]*ledger.Hold
+	transfers map[string]*ledger.Transfer
 	now       time.Time // the log time of the commands it decides
 	server    *Server
 	silent    bool // accept but never decide (no consumer running)
@@ -34,7 +35,7 @@ type ledgerFake struct {
 
 func newFake() *ledgerFake {
 	return &ledgerFake{accounts: map[string]*ledger.Account{}, outcomes: map[string]ledger.Outcome{}, fps: map[string][]byte{},
-		holds: map[string]*ledger.Hold{}, now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+		holds: map[string]*ledger.Hold{}, transfers: map[string]*ledger.Transfer{}, now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 }
 
 func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route) (wire.Position, error) {
@@ -61,6 +62,30 @@ func (f *ledgerFake) Submit(_ context.Context, cmd ledger.Command, _ wire.Route)
 	}
 	if d.Hold != nil {
 		f.holds[d.Hold.ID] = d.Hold
+	}
+	// A transfer runs its saga at once: the credit, then the settle; the
+	// request is answered with the settled transfer.
+	for next := d.Emit; next != nil; {
+		if d.Transfer != nil {
+			f.transfers[d.Transfer.ID] = d.Transfer
+		}
+		step := *next
+		step.At = f.now
+		var t *ledger.Transfer
+		if step.Kind == ledger.KindTransferSettle {
+			t = f.transfers[step.TransferID]
+		}
+		sd := ledger.Decide(ledger.State{Account: f.accounts[step.AccountID], Transfer: t}, step)
+		if sd.Account != nil {
+			f.accounts[step.AccountID] = sd.Account
+		}
+		if sd.Transfer != nil {
+			f.transfers[sd.Transfer.ID] = sd.Transfer
+			if sd.Transfer.Status != ledger.TransferPending {
+				d.Outcome = ledger.Outcome{CommandID: cmd.ID, Kind: ledger.KindTransfer, AccountID: cmd.AccountID, Status: ledger.StatusApplied, Account: sd.Account, Transfer: sd.Transfer}
+			}
+		}
+		next = sd.Emit
 	}
 	f.outcomes[cmd.ID], f.fps[cmd.ID] = d.Outcome, cmd.Fingerprint()
 	f.mu.Unlock()
@@ -104,6 +129,15 @@ func (f *ledgerFake) Holds(_ context.Context, account string, status ledger.Hold
 		return out[:limit], out[limit-1].ID, nil
 	}
 	return out, "", nil
+}
+
+func (f *ledgerFake) Transfer(_ context.Context, id string) (ledger.Transfer, []ledger.TransferLeg, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t, ok := f.transfers[id]; ok {
+		return *t, nil, nil
+	}
+	return ledger.Transfer{}, nil, ledger.ErrNotFound
 }
 
 func (f *ledgerFake) Outcome(_ context.Context, id string) (ledger.Outcome, []byte, error) {

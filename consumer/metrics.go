@@ -30,6 +30,8 @@ type metrics struct {
 	repliesFailed prometheus.Counter
 	// holdExpiries counts the expire_hold commands the expiry scan produced.
 	holdExpiries prometheus.Counter
+	// stepsPublished counts saga steps produced from the outbox.
+	stepsPublished prometheus.Counter
 }
 
 func newMetrics(p *Processor) *metrics {
@@ -73,6 +75,10 @@ func newMetrics(p *Processor) *metrics {
 		Name: "ordo_consumer_hold_expiries_total",
 		Help: "expire_hold commands produced by this consumer's scan for open holds past their expiry (one per hold per scan at most; a hold is expired once however many reach it).",
 	})
+	m.stepsPublished = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ordo_consumer_saga_steps_published_total",
+		Help: "Saga steps (a transfer's credit and settle) produced from the outbox, right after their commit or by the sweep; a step may be produced more than once and is applied once.",
+	})
 	batches := func(way string, n func(ledger.ApplyStats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "ordo_consumer_batches_total",
@@ -99,7 +105,7 @@ func newMetrics(p *Processor) *metrics {
 			Name: "ordo_consumer_partitions_stopped",
 			Help: "Partitions assigned to this consumer that are stopped, whatever the reason (see ordo_consumer_partition_stopped).",
 		}, func() float64 { return float64(len(p.Stopped())) }),
-		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries, m.retries, m.refused, m.repliesFailed,
+		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries, m.stepsPublished, m.retries, m.refused, m.repliesFailed,
 		partitionCollector{p},
 	)
 	return m

@@ -27,6 +27,11 @@ type Store interface {
 	// DueHolds lists up to limit open holds of the partitions whose expiry
 	// is at or before now, oldest first (see expiry.go).
 	DueHolds(ctx context.Context, topic string, partitions []int32, now time.Time, limit int) ([]ledger.Hold, error)
+	// Unpublished lists outbox rows of the partitions written before
+	// olderThan and not yet published; MarkPublished records that they were
+	// (see outbox.go).
+	Unpublished(ctx context.Context, topic string, partitions []int32, olderThan time.Time, limit int) ([]ledger.Outbound, error)
+	MarkPublished(ctx context.Context, commandIDs []string) error
 }
 
 // Config configures a Processor. Zero durations and sizes take the defaults
@@ -68,6 +73,9 @@ type Config struct {
 	// open holds past their expiry and submits their expiry (expiry.go).
 	// Default 1s.
 	HoldExpiryInterval time.Duration
+	// OutboxInterval: how often the owner of a partition publishes the
+	// saga steps left unpublished in its outbox (outbox.go). Default 1s.
+	OutboxInterval time.Duration
 	// CommandDeadline: the deadline of a command record whose envelope
 	// names none (one produced by another Kafka client), counted from the
 	// record's timestamp. Default 1h.
@@ -108,6 +116,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HoldExpiryInterval <= 0 {
 		c.HoldExpiryInterval = time.Second
+	}
+	if c.OutboxInterval <= 0 {
+		c.OutboxInterval = time.Second
 	}
 	if c.CommandDeadline <= 0 {
 		c.CommandDeadline = time.Hour
@@ -231,6 +242,8 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	expiryCtx, p.stopExpiry = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); p.runExpiry(expiryCtx) }()
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.runOutbox(expiryCtx) }()
 	for i := 0; i < cfg.Appliers; i++ {
 		a := newApplier(p)
 		p.appliers = append(p.appliers, a)

@@ -193,7 +193,14 @@ func (p *Processor) decode(r *kgo.Record) ledger.Record {
 	if want := p.PartitionOf(cmd.AccountID); int32(want) != r.Partition {
 		return reject(ledger.CodeMisrouted, fmt.Sprintf("account %q belongs on partition %d, not %d: produce with Kafka's murmur2 key partitioner", cmd.AccountID, want, r.Partition))
 	}
-	if cmd.Deadline.IsZero() {
+	if cmd.Kind == ledger.KindTransfer || cmd.Kind == ledger.KindTransferCredit {
+		for _, k := range carried {
+			if v := header(r, k); v != "" {
+				out.Carry = append(out.Carry, ledger.Header{Key: k, Value: v})
+			}
+		}
+	}
+	if cmd.Deadline.IsZero() && !cmd.Kind.Internal() {
 		// A record from another client without a deadline: the default
 		// deadline counts from when it was produced.
 		cmd.Deadline = r.Timestamp.Add(p.cfg.CommandDeadline)
@@ -236,8 +243,13 @@ func (p *Processor) runReplier() {
 // lost reply costs the requester a wait and a read from Postgres, never a
 // second application.
 func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
+	p.publishSteps(results)
 	for i, r := range recs {
 		if results[i].Skipped {
+			continue
+		}
+		out, ok := answerOf(results[i])
+		if !ok {
 			continue
 		}
 		topic := header(r, wire.HeaderReplyTopic)
@@ -251,14 +263,14 @@ func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 		}
 		if refused := p.replyTo.check(context.Background(), topic, int32(partition)); refused != "" {
 			p.metrics.replyRefused(refused)
-			p.log.Debug("reply not sent", "reason", refused, "topic", topic, "partition", partition, "command_id", results[i].Outcome.CommandID)
+			p.log.Debug("reply not sent", "reason", refused, "topic", topic, "partition", partition, "command_id", out.CommandID)
 			continue
 		}
-		value, err := wire.EncodeOutcome(results[i].Outcome)
+		value, err := wire.EncodeOutcome(out)
 		if err != nil {
 			continue
 		}
-		id := results[i].Outcome.CommandID
+		id := out.CommandID
 		p.cl.Produce(context.Background(), &kgo.Record{
 			Topic:     topic,
 			Partition: int32(partition),
@@ -276,6 +288,29 @@ func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 		})
 	}
 }
+
+// answerOf is what a record's decision answers its requester with, if
+// anything. A saga's middle says nothing: a transfer's debit (the money is
+// on its way) and its credit; its end, the settle, answers the request that
+// started it with the final outcome (Result.Final), under that request's
+// command ID and on the route its record carried through the saga.
+func answerOf(r ledger.Result) (ledger.Outcome, bool) {
+	out := r.Outcome
+	switch {
+	case r.Final != nil:
+		return *r.Final, true
+	case out.Kind == ledger.KindTransferSettle, out.Kind == ledger.KindTransferCredit:
+		return out, false
+	case out.Kind == ledger.KindTransfer && out.Transfer != nil && out.Transfer.Status == ledger.TransferPending:
+		return out, false
+	}
+	return out, true
+}
+
+// carried are the headers a transfer's records carry to its next step: the
+// route and fingerprint of the request that started it, so that its end can
+// answer it.
+var carried = []string{wire.HeaderReplyTopic, wire.HeaderReplyPartition, wire.HeaderReplyTo, wire.HeaderFingerprint}
 
 // storableKey is a record key as it can be stored and shown: the key itself
 // when it is a valid account ID, else an ASCII-quoted form (Postgres text

@@ -29,7 +29,10 @@ type Account struct {
 	Available      int64         `json:"available"`
 	Held           int64         `json:"held"`
 	OverdraftLimit int64         `json:"overdraft_limit"`
-	Version        int64         `json:"version"`
+	// InFlight is money this account sent in transfers not yet credited
+	// or refused: it has left the balance and not arrived anywhere yet.
+	InFlight int64 `json:"in_flight"`
+	Version  int64 `json:"version"`
 }
 
 // withDerived returns a with Available recomputed from Balance and Held,

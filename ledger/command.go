@@ -23,12 +23,16 @@ const (
 	KindFreeze            Kind = "freeze"
 	KindUnfreeze          Kind = "unfreeze"
 	KindClose             Kind = "close"
+	KindTransfer          Kind = "transfer"
+	KindTransferCredit    Kind = "transfer_credit"
+	KindTransferSettle    Kind = "transfer_settle"
 )
 
 // Kinds lists every command kind.
 var Kinds = []Kind{
 	KindOpenAccount, KindDeposit, KindWithdrawal, KindHold, KindCapture, KindRelease,
 	KindExpireHold, KindSetOverdraftLimit, KindFreeze, KindUnfreeze, KindClose,
+	KindTransfer, KindTransferCredit, KindTransferSettle,
 }
 
 // IfMatch values other than a version (versions start at 1).
@@ -55,6 +59,15 @@ type Command struct {
 	HoldID string
 	// HoldFor is how long a new hold lasts (0: DefaultHoldFor).
 	HoldFor time.Duration
+	// Counterparty is the other account of a transfer step: the
+	// destination of a transfer, the source of a transfer_credit.
+	Counterparty string
+	// TransferID names the transfer of a transfer_credit or
+	// transfer_settle.
+	TransferID string
+	// Reason, on a transfer_settle, is why the credit was refused (empty:
+	// it was applied).
+	Reason Code
 	// IfMatch is the account version the command requires when it is
 	// decided (If-Match: "<version>"), IfMatchExists for any version, or
 	// IfMatchNone.
@@ -115,6 +128,7 @@ func (c Command) Validate() error {
 	unused := map[string]bool{
 		"amount": c.Amount != 0, "currency": c.Currency != "", "overdraft_limit": c.OverdraftLimit != 0,
 		"hold_id": c.HoldID != "", "expires_in": c.HoldFor != 0,
+		"counterparty": c.Counterparty != "", "transfer_id": c.TransferID != "", "reason": c.Reason != "",
 	}
 	var err error
 	switch c.Kind {
@@ -146,13 +160,40 @@ func (c Command) Validate() error {
 		delete(unused, "overdraft_limit")
 		err = ValidateLimit("overdraft_limit", c.OverdraftLimit)
 	case KindFreeze, KindUnfreeze, KindClose:
+	case KindTransfer, KindTransferCredit:
+		delete(unused, "amount")
+		delete(unused, "currency")
+		delete(unused, "counterparty")
+		err = amount(true)
+		if err == nil {
+			err = ValidateCurrency("currency", c.Currency)
+		}
+		if err == nil {
+			err = ValidateAccountID("counterparty", c.Counterparty)
+		}
+		if err == nil && c.Counterparty == c.AccountID {
+			err = &FieldError{Field: "counterparty", Reason: "must be another account than account_id"}
+		}
+		if c.Kind == KindTransferCredit {
+			delete(unused, "transfer_id")
+			if err == nil {
+				err = ValidateCommandID("transfer_id", c.TransferID)
+			}
+		}
+	case KindTransferSettle:
+		delete(unused, "transfer_id")
+		delete(unused, "reason")
+		err = ValidateCommandID("transfer_id", c.TransferID)
 	default:
 		return &FieldError{Field: "kind", Reason: fmt.Sprintf("must be one of %v", Kinds)}
 	}
 	if err != nil {
 		return err
 	}
-	for _, f := range []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in"} {
+	if c.Kind.Internal() && c.IfMatch != IfMatchNone {
+		return &FieldError{Field: "if_match", Reason: "does not belong to a " + string(c.Kind) + " command"}
+	}
+	for _, f := range []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in", "counterparty", "transfer_id", "reason"} {
 		if unused[f] {
 			return &FieldError{Field: f, Reason: "does not belong to a " + string(c.Kind) + " command"}
 		}
@@ -188,6 +229,11 @@ func (c Command) Fingerprint() []byte {
 		field(c.HoldID)
 		num(int64(c.HoldFor))
 		num(c.IfMatch)
+	}
+	if c.Counterparty != "" || c.TransferID != "" || c.Reason != "" {
+		field(c.Counterparty)
+		field(c.TransferID)
+		field(string(c.Reason))
 	}
 	return h.Sum(nil)
 }

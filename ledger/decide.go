@@ -11,6 +11,9 @@ type State struct {
 	// Hold is the hold the command names (capture, release, expire_hold),
 	// nil when there is none with that ID.
 	Hold *Hold
+	// Transfer is the transfer a transfer_settle names, nil when there is
+	// none with that ID.
+	Transfer *Transfer
 }
 
 // Decision is what Decide returns: the outcome, and for an applied command
@@ -21,6 +24,13 @@ type Decision struct {
 	Account *Account // new state; nil when nothing changed
 	Hold    *Hold    // new or settled hold; nil when no hold changed
 	Entry   *Entry   // journal row; nil when nothing changed
+	// Transfer is the transfer the command started or settled.
+	Transfer *Transfer
+	// Emit is the next step of a saga this decision starts or continues:
+	// a command for another account, to be published to the log once this
+	// decision has committed. It is set for refusals too (a refused credit
+	// still emits the settle that refunds the debit).
+	Emit *Command
 }
 
 // DecideAt decides cmd as Decide does, unless its deadline has passed at
@@ -45,6 +55,9 @@ func DecideAt(st State, cmd Command, now time.Time) Decision {
 // rules.
 func Decide(st State, cmd Command) Decision {
 	acc := st.Account
+	if cmd.Kind == KindTransferCredit {
+		return credit(st, cmd)
+	}
 	if cmd.Kind == KindOpenAccount {
 		if acc != nil {
 			return refuse(st, cmd, CodeAccountExists, fmt.Sprintf("account %q already exists", cmd.AccountID))
@@ -123,15 +136,94 @@ func Decide(st State, cmd Command) Decision {
 		return apply(st, cmd, next, nil, 0)
 
 	case KindClose:
-		if a.Balance != 0 || a.Held != 0 {
-			return refuse(st, cmd, CodeAccountNotEmpty, fmt.Sprintf("account %q holds a balance of %d and %d in open holds; only an empty account can be closed", cmd.AccountID, a.Balance, a.Held))
+		if a.Balance != 0 || a.Held != 0 || a.InFlight != 0 {
+			return refuse(st, cmd, CodeAccountNotEmpty, fmt.Sprintf("account %q holds a balance of %d, %d in open holds and %d in transfers on their way; only an empty account can be closed", cmd.AccountID, a.Balance, a.Held, a.InFlight))
 		}
 		next.Status = AccountClosed
 		return apply(st, cmd, next, nil, 0)
 
+	case KindTransfer:
+		if a.Status == AccountFrozen {
+			return frozen()
+		}
+		if cmd.Currency != a.Currency {
+			return refuse(st, cmd, CodeCurrencyMismatch, fmt.Sprintf("account %q holds %s, not %s", a.ID, a.Currency, cmd.Currency))
+		}
+		if cmd.Amount > a.spendable() {
+			return refuse(st, cmd, CodeInsufficientFunds, fmt.Sprintf("transfer of %d exceeds the %d that may be spent (available balance plus overdraft limit)", cmd.Amount, a.spendable()))
+		}
+		t := Transfer{
+			ID: TransferIDFor(cmd.ID), From: a.ID, To: cmd.Counterparty, Amount: cmd.Amount, Currency: cmd.Currency,
+			Status: TransferPending, CreatedAt: cmd.At, CommandID: cmd.ID,
+		}
+		next.Balance -= cmd.Amount
+		next.InFlight += cmd.Amount
+		d := apply(st, cmd, next, nil, -cmd.Amount)
+		d.Transfer, d.Outcome.Transfer = &t, &t
+		d.Emit = &Command{
+			ID: TransferCreditID(t.ID), Kind: KindTransferCredit, AccountID: t.To, Counterparty: t.From,
+			Amount: t.Amount, Currency: t.Currency, TransferID: t.ID,
+		}
+		return d
+
+	case KindTransferSettle:
+		t := st.Transfer
+		if t == nil || t.ID != cmd.TransferID || t.From != a.ID {
+			return refuse(st, cmd, CodeTransferNotFound, fmt.Sprintf("account %q sent no transfer %q", a.ID, cmd.TransferID))
+		}
+		if t.Status != TransferPending {
+			return refuse(st, cmd, CodeTransferNotPending, fmt.Sprintf("transfer %q is %s already", t.ID, t.Status))
+		}
+		settled := *t
+		at := cmd.At
+		settled.CompletedAt = &at
+		next.InFlight -= t.Amount
+		refund := int64(0)
+		if cmd.Reason == "" {
+			settled.Status = TransferCompleted
+		} else {
+			settled.Status, settled.Reason = TransferRefunded, cmd.Reason
+			refund = t.Amount
+			next.Balance += refund
+		}
+		d := apply(st, cmd, next, nil, refund)
+		d.Transfer, d.Outcome.Transfer = &settled, &settled
+		return d
+
 	default:
 		return refuse(st, cmd, CodeInvalidCommand, fmt.Sprintf("unknown command kind %q", cmd.Kind))
 	}
+}
+
+// credit decides a transfer_credit on the destination: the credit, or its
+// refusal, and in both cases the settle step that tells the source. A
+// frozen account still receives money; a missing or closed one, one of
+// another currency, or a balance past the limit refuses it.
+func credit(st State, cmd Command) Decision {
+	settle := func(reason Code) *Command {
+		return &Command{ID: TransferSettleID(cmd.TransferID), Kind: KindTransferSettle, AccountID: cmd.Counterparty, TransferID: cmd.TransferID, Reason: reason}
+	}
+	refuseCredit := func(code Code, detail string) Decision {
+		d := refuse(st, cmd, code, detail)
+		d.Emit = settle(code)
+		return d
+	}
+	acc := st.Account
+	switch {
+	case acc == nil:
+		return refuseCredit(CodeAccountNotFound, fmt.Sprintf("account %q does not exist", cmd.AccountID))
+	case acc.Status == AccountClosed:
+		return refuseCredit(CodeAccountClosed, fmt.Sprintf("account %q is closed", cmd.AccountID))
+	case acc.Currency != cmd.Currency:
+		return refuseCredit(CodeCurrencyMismatch, fmt.Sprintf("account %q holds %s, not %s", acc.ID, acc.Currency, cmd.Currency))
+	case acc.Balance > MaxAmount-cmd.Amount:
+		return refuseCredit(CodeBalanceLimitExceeded, fmt.Sprintf("the balance would exceed %d", MaxAmount))
+	}
+	next := acc.withDerived()
+	next.Balance += cmd.Amount
+	d := apply(st, cmd, next, nil, cmd.Amount)
+	d.Emit = settle("")
+	return d
 }
 
 // settle decides a capture, release or expire_hold of st.Hold.

@@ -227,7 +227,7 @@ func TestValidateNewKinds(t *testing.T) {
 		{"if-match version", with(base(KindClose), func(c *Command) { c.IfMatch = 3 }), ""},
 		{"if-match any", with(base(KindClose), func(c *Command) { c.IfMatch = IfMatchExists }), ""},
 		{"if-match bad", with(base(KindClose), func(c *Command) { c.IfMatch = -2 }), "if_match"},
-		{"unknown kind", base("transfer"), "kind"},
+		{"unknown kind", base("payout"), "kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,6 +46,13 @@ const (
 	// CodeOverdraftInUse: the new overdraft limit is below what the account
 	// already spends of it.
 	CodeOverdraftInUse Code = "overdraft_in_use"
+	// CodeCurrencyMismatch: a transfer names another currency than one of
+	// its accounts has.
+	CodeCurrencyMismatch Code = "currency_mismatch"
+	// CodeTransferNotFound and CodeTransferNotPending refuse a settle step
+	// that names no pending transfer (it was settled before).
+	CodeTransferNotFound   Code = "transfer_not_found"
+	CodeTransferNotPending Code = "transfer_not_pending"
 )
 
 // Outcome is the stored, replayable result of one command: what the caller
@@ -61,6 +68,8 @@ type Outcome struct {
 	// Hold is the hold the command created or settled (or, for a refusal,
 	// the hold as it stood).
 	Hold *Hold `json:"hold,omitempty"`
+	// Transfer is the transfer the command started or settled.
+	Transfer *Transfer `json:"transfer,omitempty"`
 }
 
 // Entry is one row of the append-only journal: an applied command's effect

@@ -29,6 +29,22 @@ type Record struct {
 	// (CodeMisrouted). Detail says why.
 	Code   Code
 	Detail string
+	// Carry are headers to copy onto the record of the step this record's
+	// decision emits (a transfer's reply route travels with its saga).
+	Carry []Header
+}
+
+// Header is a record header carried from one saga step to the next.
+type Header struct{ Key, Value string }
+
+// Outbound is a saga step to publish to the commands topic: a command
+// for another account, stored in the outbox by the transaction that
+// decided the step before it. Value is the record value, encoded.
+type Outbound struct {
+	CommandID string
+	AccountID string // the record key
+	Value     []byte
+	Headers   []Header
 }
 
 // PartitionBatch is a run of records from one partition, in offset order,
@@ -44,6 +60,12 @@ type Result struct {
 	// Skipped is true for a record below the stored offset: it was applied
 	// by an earlier batch and must not be answered again.
 	Skipped bool
+	// Emit is the saga step the decision stored in the outbox, to publish
+	// at once (the outbox keeps it until it is).
+	Emit *Outbound
+	// Final, on the record that ends a saga, is the outcome to answer the
+	// request that started it with.
+	Final *Outcome
 }
 
 // PartitionState is the stored state of one partition, for operators and

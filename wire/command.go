@@ -70,6 +70,9 @@ type rawEnvelope struct {
 	OverdraftLimit jsontext.Value `json:"overdraft_limit"`
 	HoldID         jsontext.Value `json:"hold_id"`
 	ExpiresIn      jsontext.Value `json:"expires_in"`
+	Counterparty   jsontext.Value `json:"counterparty"`
+	TransferID     jsontext.Value `json:"transfer_id"`
+	Reason         jsontext.Value `json:"reason"`
 	IfMatch        jsontext.Value `json:"if_match"`
 	Deadline       jsontext.Value `json:"deadline"`
 }
@@ -88,11 +91,14 @@ var kindMembers = map[ledger.Kind][]string{
 	ledger.KindFreeze:            {},
 	ledger.KindUnfreeze:          {},
 	ledger.KindClose:             {},
+	ledger.KindTransfer:          {"!amount", "!currency", "!counterparty"},
+	ledger.KindTransferCredit:    {"!amount", "!currency", "!counterparty", "!transfer_id"},
+	ledger.KindTransferSettle:    {"!transfer_id", "reason"},
 }
 
 // kindMemberNames are the members of kindMembers, in the order they are
 // checked.
-var kindMemberNames = []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in"}
+var kindMemberNames = []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in", "counterparty", "transfer_id", "reason"}
 
 // deadlineLayout writes deadlines in UTC with milliseconds.
 const deadlineLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -148,6 +154,14 @@ func EncodeCommand(cmd ledger.Command) ([]byte, error) {
 			if cmd.HoldFor != 0 {
 				err = str("expires_in", cmd.HoldFor.String())
 			}
+		case "counterparty":
+			err = str("counterparty", cmd.Counterparty)
+		case "transfer_id":
+			err = str("transfer_id", cmd.TransferID)
+		case "reason":
+			if cmd.Reason != "" {
+				err = str("reason", string(cmd.Reason))
+			}
 		}
 	}
 	switch {
@@ -196,6 +210,7 @@ func DecodeCommand(id string, value []byte) (ledger.Command, error) {
 	raw := map[string]jsontext.Value{
 		"amount": env.Amount, "currency": env.Currency, "overdraft_limit": env.OverdraftLimit,
 		"hold_id": env.HoldID, "expires_in": env.ExpiresIn,
+		"counterparty": env.Counterparty, "transfer_id": env.TransferID, "reason": env.Reason,
 	}
 	of := "a " + kind + " command"
 	for _, name := range kindMemberNames {
@@ -226,6 +241,14 @@ func DecodeCommand(id string, value []byte) (ledger.Command, error) {
 			cmd.HoldID, err = strictjson.String(name, v)
 		case "expires_in":
 			cmd.HoldFor, err = Duration(name, v)
+		case "counterparty":
+			cmd.Counterparty, err = strictjson.String(name, v)
+		case "transfer_id":
+			cmd.TransferID, err = strictjson.String(name, v)
+		case "reason":
+			var r string
+			r, err = strictjson.String(name, v)
+			cmd.Reason = ledger.Code(r)
 		}
 		if err != nil {
 			return ledger.Command{}, err

@@ -26,6 +26,10 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{ID: "c14", Kind: ledger.KindFreeze, AccountID: "alice"},
 		{ID: "c15", Kind: ledger.KindUnfreeze, AccountID: "alice", IfMatch: 3},
 		{ID: "c16", Kind: ledger.KindClose, AccountID: "alice"},
+		{ID: "c17", Kind: ledger.KindTransfer, AccountID: "alice", Counterparty: "bob", Amount: 5, Currency: "USD", IfMatch: 4},
+		{ID: "c18", Kind: ledger.KindTransferCredit, AccountID: "bob", Counterparty: "alice", Amount: 5, Currency: "USD", TransferID: "xfer-1"},
+		{ID: "c19", Kind: ledger.KindTransferSettle, AccountID: "alice", TransferID: "xfer-1"},
+		{ID: "c20", Kind: ledger.KindTransferSettle, AccountID: "alice", TransferID: "xfer-1", Reason: ledger.CodeAccountNotFound},
 	} {
 		b, err := EncodeCommand(cmd)
 		if err != nil {
@@ -48,7 +52,11 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"wrong version", `{"v":2,"kind":"deposit","account_id":"a","amount":1}`, ""},
 		{"missing version", `{"kind":"deposit","account_id":"a","amount":1}`, ""},
 		{"unknown field", `{"v":1,"kind":"deposit","account_id":"a","amount":1,"extra":true}`, ""},
-		{"unknown kind", `{"v":1,"kind":"transfer","account_id":"a","amount":1}`, ""},
+		{"unknown kind", `{"v":1,"kind":"payout","account_id":"a","amount":1}`, ""},
+		{"transfer to itself", `{"v":1,"kind":"transfer","account_id":"a","amount":1,"currency":"USD","counterparty":"a"}`, "counterparty"},
+		{"transfer without currency", `{"v":1,"kind":"transfer","account_id":"a","amount":1,"counterparty":"b"}`, "currency"},
+		{"transfer with a transfer id", `{"v":1,"kind":"transfer","account_id":"a","amount":1,"currency":"USD","counterparty":"b","transfer_id":"x"}`, "transfer_id"},
+		{"settle with a deadline-free amount", `{"v":1,"kind":"transfer_settle","account_id":"a","transfer_id":"x","amount":1}`, "amount"},
 		{"zero amount", `{"v":1,"kind":"deposit","account_id":"a","amount":0}`, ""},
 		{"negative amount", `{"v":1,"kind":"withdrawal","account_id":"a","amount":-5}`, ""},
 		{"fractional amount", `{"v":1,"kind":"deposit","account_id":"a","amount":1.5}`, ""},

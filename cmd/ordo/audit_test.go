@@ -76,6 +76,39 @@ func (e *env) auditLedger() {
 	if twice != 0 {
 		e.t.Errorf("%d holds were settled more than once", twice)
 	}
+	e.auditTransfers()
+}
+
+// auditTransfers checks the transfer invariants: an account's in_flight is
+// the sum of its pending outgoing transfers; a completed transfer has
+// exactly one credit and no refund, a refunded one one refund and no
+// credit, a pending one neither; no leg appears twice.
+func (e *env) auditTransfers() {
+	e.t.Helper()
+	ctx := context.Background()
+	var off int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM accounts a
+		WHERE a.in_flight <> coalesce((SELECT sum(amount) FROM transfers t WHERE t.from_account = a.id AND t.status = 'pending'), 0)`).Scan(&off); err != nil {
+		e.t.Fatal(err)
+	}
+	if off != 0 {
+		e.t.Errorf("%d accounts have another amount in flight than their pending transfers", off)
+	}
+	var bad int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM transfers t,
+		LATERAL (SELECT count(*) FILTER (WHERE en.command_id = 'credit:' || t.id AND en.amount = t.amount) AS credits,
+		                count(*) FILTER (WHERE en.command_id = 'settle:' || t.id AND en.amount = t.amount) AS refunds,
+		                count(*) FILTER (WHERE en.command_id = t.command_id AND en.amount = -t.amount) AS debits
+		         FROM entries en WHERE en.command_id IN (t.command_id, 'credit:' || t.id, 'settle:' || t.id)) l
+		WHERE l.debits <> 1
+		   OR (t.status = 'completed' AND (l.credits <> 1 OR l.refunds <> 0))
+		   OR (t.status = 'refunded' AND (l.credits <> 0 OR l.refunds <> 1))
+		   OR (t.status = 'pending' AND l.refunds <> 0)`).Scan(&bad); err != nil {
+		e.t.Fatal(err)
+	}
+	if bad != 0 {
+		e.t.Errorf("%d transfers have legs that do not match their status", bad)
+	}
 }
 
 func (e *env) balance(id string) (balance, version int64) {

@@ -186,6 +186,11 @@ func (s *Store) applyCached(ctx context.Context, topic string, order []int, batc
 					st.holds[id] = &holdState{stored: true, current: c.holds[id]}
 				}
 			}
+			if id := r.Command.TransferID; id != "" && r.Command.Kind == ledger.KindTransferSettle {
+				if _, ok := st.transfers[id]; !ok {
+					st.transfers[id] = &transferState{stored: true, current: c.transfers[id]}
+				}
+			}
 			if _, ok := st.accounts[r.Command.AccountID]; ok {
 				continue
 			}
@@ -233,6 +238,7 @@ func decideBatches(order []int, batches []ledger.PartitionBatch, prev []int64, s
 				continue
 			}
 			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st, w)
+			results[i][j].Emit, results[i][j].Final = st.emits[r.CommandID], st.finals[r.CommandID]
 			last = r.Offset
 		}
 		if last >= 0 {
@@ -286,9 +292,12 @@ func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batc
 		})
 	}
 	b.Queue(`SELECT command_id, fingerprint, outcome FROM commands WHERE command_id = ANY($1)`, ids).Query(st.scanPrior)
-	b.Queue(`SELECT id, currency, status, balance, held, overdraft_limit, version FROM accounts WHERE id = ANY($1)`, accountIDs).Query(st.scanAccounts)
+	b.Queue(`SELECT id, currency, status, balance, held, overdraft_limit, in_flight, version FROM accounts WHERE id = ANY($1)`, accountIDs).Query(st.scanAccounts)
 	if holdIDs := st.holdKeys(batches); len(holdIDs) > 0 {
 		b.Queue(`SELECT `+holdColumns+` FROM holds WHERE id = ANY($1)`, holdIDs).Query(st.scanHolds)
+	}
+	if transferIDs := st.transferKeys(batches); len(transferIDs) > 0 {
+		b.Queue(`SELECT `+transferColumns+` FROM transfers WHERE id = ANY($1)`, transferIDs).Query(st.scanTransfers)
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, nil, err
@@ -360,6 +369,11 @@ func decideRecord(r ledger.Record, partition int32, bs *batchState, w *batchWrit
 				state.Hold = hs.current
 			}
 		}
+		if r.Command.TransferID != "" && r.Command.Kind == ledger.KindTransferSettle {
+			if ts := bs.transfers[r.Command.TransferID]; ts != nil {
+				state.Transfer = ts.current
+			}
+		}
 		d := ledger.DecideAt(state, r.Command, bs.now)
 		if d.Account != nil {
 			st.current = d.Account
@@ -367,6 +381,12 @@ func decideRecord(r ledger.Record, partition int32, bs *batchState, w *batchWrit
 		}
 		if d.Hold != nil {
 			bs.holdChanged(d.Hold, r.CommandID, partition)
+		}
+		if d.Transfer != nil {
+			bs.transferChanged(d, partition, w)
+		}
+		if d.Emit != nil {
+			bs.emit(r, *d.Emit, partition, w)
 		}
 		out = d.Outcome
 		fp = r.Command.Fingerprint()
@@ -390,13 +410,20 @@ type batchState struct {
 	accounts map[string]*accountState
 	// holds are the holds the batch's commands name or create, by ID.
 	holds map[string]*holdState
+	// transfers are the transfers the batch's commands start or settle,
+	// by ID; emits and finals are the outbox rows and saga-ending outcomes
+	// its decisions produced, by the deciding record's command ID.
+	transfers map[string]*transferState
+	emits     map[string]*ledger.Outbound
+	finals    map[string]*ledger.Outcome
 	// now is the decision time of the batch's commands, for their
 	// deadlines: read once, when the attempt starts deciding.
 	now time.Time
 }
 
 func newBatchState() *batchState {
-	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}, holds: map[string]*holdState{}, now: time.Now()}
+	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}, holds: map[string]*holdState{},
+		transfers: map[string]*transferState{}, emits: map[string]*ledger.Outbound{}, finals: map[string]*ledger.Outcome{}, now: time.Now()}
 }
 
 // keys appends the command IDs and the accounts not seen yet of recs.
@@ -436,7 +463,7 @@ func (st *batchState) scanPrior(rows pgx.Rows) error {
 func (st *batchState) scanAccounts(rows pgx.Rows) error {
 	for rows.Next() {
 		var a ledger.Account
-		if err := rows.Scan(&a.ID, &a.Currency, &a.Status, &a.Balance, &a.Held, &a.OverdraftLimit, &a.Version); err != nil {
+		if err := rows.Scan(&a.ID, &a.Currency, &a.Status, &a.Balance, &a.Held, &a.OverdraftLimit, &a.InFlight, &a.Version); err != nil {
 			return err
 		}
 		a.Available = a.Balance - a.Held

@@ -50,6 +50,9 @@ type cache struct {
 	// holds are the holds this owner created or read, as it left them;
 	// cleared with the accounts.
 	holds map[string]*ledger.Hold
+	// transfers are the transfers this owner started or read, as it left
+	// them; cleared with the accounts.
+	transfers map[string]*ledger.Transfer
 
 	// decided remembers command IDs; order is a ring of them, oldest at
 	// pos once full.
@@ -89,7 +92,8 @@ func (cs *caches) fresh(c ledger.Claim) *cache {
 	return &cache{
 		key: cacheKey{c.Topic, c.Partition}, epoch: c.Epoch,
 		accounts: map[string]*ledger.Account{}, maxAccounts: cs.maxAccounts, holds: map[string]*ledger.Hold{},
-		decided: map[string]priorCommand{}, maxCommands: cs.maxCommands,
+		transfers: map[string]*ledger.Transfer{},
+		decided:   map[string]priorCommand{}, maxCommands: cs.maxCommands,
 	}
 }
 
@@ -167,6 +171,7 @@ func (c *cache) reset() {
 	c.known = false
 	clear(c.accounts)
 	clear(c.holds)
+	clear(c.transfers)
 }
 
 // covers reports whether the cache can decide recs without reading: it knows
@@ -187,6 +192,9 @@ func (c *cache) covers(recs []ledger.Record) bool {
 			return false
 		}
 		if _, ok := c.holds[r.Command.HoldID]; r.Command.HoldID != "" && !ok {
+			return false
+		}
+		if _, ok := c.transfers[r.Command.TransferID]; r.Command.Kind == ledger.KindTransferSettle && !ok {
 			return false
 		}
 	}
@@ -214,6 +222,23 @@ func (c *cache) committed(next int64, recs []ledger.Record, st *batchState) {
 			clear(c.holds)
 		}
 		c.accounts[r.Command.AccountID] = as.current
+	}
+	for id, ts := range st.transfers {
+		if ts.current == nil {
+			continue
+		}
+		if _, cached := c.transfers[id]; !cached && len(c.transfers) >= c.maxAccounts {
+			clear(c.transfers)
+		}
+		c.transfers[id] = ts.current
+	}
+	// A saga's end replaces its starting command's stored outcome; so does
+	// the memory of it.
+	for _, final := range st.finals {
+		if p, ok := c.decided[final.CommandID]; ok {
+			p.outcome = *final
+			c.decided[final.CommandID] = p
+		}
 	}
 	for id, hs := range st.holds {
 		if hs.current == nil {

@@ -104,8 +104,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Account returns an account's current state, or ledger.ErrNotFound.
 func (s *Store) Account(ctx context.Context, id string) (ledger.Account, error) {
 	var a ledger.Account
-	err := s.pool.QueryRow(ctx, `SELECT id, currency, status, balance, held, overdraft_limit, version
-		FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Currency, &a.Status, &a.Balance, &a.Held, &a.OverdraftLimit, &a.Version)
+	err := s.pool.QueryRow(ctx, `SELECT id, currency, status, balance, held, overdraft_limit, in_flight, version
+		FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Currency, &a.Status, &a.Balance, &a.Held, &a.OverdraftLimit, &a.InFlight, &a.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ledger.Account{}, fmt.Errorf("account %q: %w", id, ledger.ErrNotFound)
 	}

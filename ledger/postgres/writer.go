@@ -24,6 +24,13 @@ type batchWriter struct {
 	entAccount, entCommand, entKind   []string
 	entVersion, entAmount, entBalance []int64
 
+	// outbox rows and saga-ending outcomes (transfers.go)
+	obID, obAccount    []string
+	obValue, obHeaders [][]byte
+	obPartition        []int32
+	finID              []string
+	finOutcome         [][]byte
+
 	offPartition               []int32
 	offPrev, offNext, offEpoch []int64
 	err                        error
@@ -86,6 +93,7 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 		updID, updStatus, newID, newCur, newStatus []string
 		updBal, updHeld, updOD, updVer, updPrev    []int64
 		newBal, newHeld, newOD, newVer             []int64
+		updFlight, newFlight                       []int64
 	)
 	for id, st := range bs.accounts {
 		if st.current == nil || st.current.Version == st.loadedVersion {
@@ -95,10 +103,12 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 		if st.loadedVersion == 0 {
 			newID, newCur, newStatus = append(newID, id), append(newCur, a.Currency), append(newStatus, string(a.Status))
 			newBal, newHeld, newOD, newVer = append(newBal, a.Balance), append(newHeld, a.Held), append(newOD, a.OverdraftLimit), append(newVer, a.Version)
+			newFlight = append(newFlight, a.InFlight)
 			continue
 		}
 		updID, updStatus = append(updID, id), append(updStatus, string(a.Status))
 		updBal, updHeld, updOD = append(updBal, a.Balance), append(updHeld, a.Held), append(updOD, a.OverdraftLimit)
+		updFlight = append(updFlight, a.InFlight)
 		updVer, updPrev = append(updVer, a.Version), append(updPrev, st.loadedVersion)
 	}
 
@@ -114,19 +124,19 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 			w.topic, w.offPartition)
 	}
 	if len(newID) > 0 {
-		b.Queue(`INSERT INTO accounts (id, currency, balance, held, overdraft_limit, version, status)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[])`,
-			newID, newCur, newBal, newHeld, newOD, newVer, newStatus)
+		b.Queue(`INSERT INTO accounts (id, currency, balance, held, overdraft_limit, version, status, in_flight)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::int8[])`,
+			newID, newCur, newBal, newHeld, newOD, newVer, newStatus, newFlight)
 	}
 	if len(updID) > 0 {
 		b.Queue(`WITH u AS (
 			UPDATE accounts a SET balance = t.balance, held = t.held, overdraft_limit = t.overdraft, status = t.status,
-			       version = t.version, updated_at = now()
-			FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[])
-			     AS t(id, balance, held, version, prev, overdraft, status)
+			       in_flight = t.in_flight, version = t.version, updated_at = now()
+			FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::int8[])
+			     AS t(id, balance, held, version, prev, overdraft, status, in_flight)
 			WHERE a.id = t.id AND a.version = t.prev RETURNING 1)
-			SELECT ordo_assert((SELECT count(*) FROM u) = $8, 'account version guard: an account changed under its partition owner')`,
-			updID, updBal, updHeld, updVer, updPrev, updOD, updStatus, len(updID))
+			SELECT ordo_assert((SELECT count(*) FROM u) = $9, 'account version guard: an account changed under its partition owner')`,
+			updID, updBal, updHeld, updVer, updPrev, updOD, updStatus, updFlight, len(updID))
 	}
 	if len(w.entAccount) > 0 {
 		b.Queue(`INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after)
@@ -134,6 +144,7 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 			w.entAccount, w.entVersion, w.entCommand, w.entKind, w.entAmount, w.entBalance)
 	}
 	w.queueHolds(b, bs.holds)
+	w.queueTransfers(b, bs)
 	if len(w.cmdID) > 0 {
 		b.Queue(`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
 			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $10, c.part, c.off
@@ -141,6 +152,7 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 			AS c(id, account, kind, fp, status, code, outcome, off, part)`,
 			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.cmdPartition, w.topic)
 	}
+	w.queueFinals(b)
 	b.Queue(`WITH u AS (
 		UPDATE consumer_partitions p SET next_offset = t.next, updated_at = now()
 		FROM unnest($2::int4[], $3::int8[], $4::int8[], $5::int8[]) AS t(partition, next, epoch, prev)

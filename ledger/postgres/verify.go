@@ -155,6 +155,53 @@ var checks = []check{
 			WHERE captured < 0 OR captured > amount
 			   OR (status = 'open') <> (settled_at IS NULL)`,
 	},
+	{
+		name:        "in_flight",
+		description: "per account: in_flight = the sum of its pending outgoing transfers",
+		query: `
+			SELECT 'account ' || a.id, a.in_flight::text, coalesce(t.sum, 0)::text
+			FROM accounts a
+			LEFT JOIN (SELECT from_account, sum(amount) AS sum FROM transfers WHERE status = 'pending' GROUP BY 1) t ON t.from_account = a.id
+			WHERE a.in_flight <> coalesce(t.sum, 0)`,
+	},
+	{
+		name:        "transfer_legs",
+		description: "per transfer: one debit; completed: one credit, no refund; refunded: one refund, no credit; pending: no refund",
+		query: `
+			SELECT 'transfer ' || t.id,
+			       format('%s: %s debit, %s credit, %s refund', t.status, l.debits, l.credits, l.refunds),
+			       CASE t.status WHEN 'completed' THEN '1 debit, 1 credit, 0 refund'
+			                     WHEN 'refunded' THEN '1 debit, 0 credit, 1 refund'
+			                     ELSE '1 debit, 0 refund' END
+			FROM transfers t,
+			LATERAL (SELECT count(*) FILTER (WHERE en.command_id = t.command_id AND en.amount = -t.amount) AS debits,
+			                count(*) FILTER (WHERE en.command_id = 'credit:' || t.id AND en.amount = t.amount) AS credits,
+			                count(*) FILTER (WHERE en.command_id = 'settle:' || t.id AND en.amount = t.amount) AS refunds
+			         FROM entries en WHERE en.command_id IN (t.command_id, 'credit:' || t.id, 'settle:' || t.id)) l
+			WHERE l.debits <> 1
+			   OR (t.status = 'completed' AND (l.credits <> 1 OR l.refunds <> 0))
+			   OR (t.status = 'refunded' AND (l.credits <> 0 OR l.refunds <> 1))
+			   OR (t.status = 'pending' AND l.refunds <> 0)`,
+	},
+	{
+		name:        "money_conserved",
+		description: "all balances plus all money in flight = deposits - withdrawals - captures: transfers create or destroy nothing",
+		query: `
+			SELECT 'ledger', (sum_balance + sum_flight)::text, external::text
+			FROM (SELECT (SELECT coalesce(sum(balance), 0) FROM accounts) AS sum_balance,
+			             (SELECT coalesce(sum(in_flight), 0) FROM accounts) AS sum_flight,
+			             (SELECT coalesce(sum(amount), 0) FROM entries WHERE kind IN ('deposit', 'withdrawal', 'capture')) AS external) m
+			WHERE sum_balance + sum_flight <> external`,
+	},
+	{
+		name:        "transfer_step_pending",
+		description: "per pending transfer: its next step is in the outbox (published or not): nothing can leave it stuck",
+		query: `
+			SELECT 'transfer ' || t.id, 'no credit or settle step in the outbox', 'credit:' || t.id || ' or settle:' || t.id
+			FROM transfers t
+			WHERE t.status = 'pending'
+			  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.command_id IN ('credit:' || t.id, 'settle:' || t.id))`,
+	},
 }
 
 // Verify checks the ledger's invariants (see checks) in one read-only

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -110,13 +111,13 @@ func TestVerifyFindsCorruption(t *testing.T) {
 	}{
 		{"balance changed", nil,
 			[]string{`UPDATE accounts SET balance = balance + 1 WHERE id = 'alice'`},
-			[]string{"journal_balance"}, "account alice"},
+			[]string{"journal_balance", "money_conserved"}, ""},
 		{"last balance_after changed", nil,
 			[]string{`UPDATE entries SET balance_after = 0 WHERE account_id = 'bob' AND version = 4`},
 			[]string{"journal_balance"}, "account bob"},
 		{"entry deleted", nil,
 			[]string{`DELETE FROM entries WHERE account_id = 'alice' AND version = 2`},
-			[]string{"journal_versions", "journal_balance"}, "account alice"},
+			[]string{"journal_versions", "journal_balance", "money_conserved"}, ""},
 		{"version gap", nil,
 			[]string{`UPDATE entries SET version = 0 WHERE account_id = 'bob' AND version = 1`},
 			[]string{"journal_versions"}, "account bob"},
@@ -216,5 +217,57 @@ func TestVerifyBounded(t *testing.T) {
 		if first := r.Violations[0].Subject; first != "hold bad-0001" || !strings.HasPrefix(r.Violations[0].Want, "captured 0..1") {
 			t.Fatalf("got first %+v, want hold bad-0001 wanting captured 0..1", r.Violations[0])
 		}
+	}
+}
+
+// TestVerifyTransfers: a ledger with a completed and a refunded transfer
+// verifies clean; each transfer invariant broken on purpose is reported.
+func TestVerifyTransfers(t *testing.T) {
+	setup := func(t *testing.T) (*postgres.Store, string, string) {
+		s, url := newStoreURL(t)
+		src, dst := claimP(t, s, 0), claimP(t, s, 1)
+		apply(t, s, src, rec(0, "oa", open("alice")), rec(1, "da", deposit("alice", 100)))
+		apply(t, s, dst, rec(0, "ob", open("bob")))
+		var id string
+		for i, to := range []string{"bob", "nobody"} {
+			res := apply(t, s, src, rec(int64(2+2*i), fmt.Sprintf("req-%d", i), transferCmd("alice", to, 10)))
+			if i == 0 {
+				id = res[0].Outcome.Transfer.ID
+			}
+			res = apply(t, s, dst, step(t, res[0].Emit, int64(1+i)))
+			apply(t, s, src, step(t, res[0].Emit, int64(3+2*i)))
+		}
+		return s, url, id
+	}
+	s, _, _ := setup(t)
+	if got := failed(verify(t, s)); len(got) != 0 {
+		t.Fatalf("got failed checks %v on a clean ledger with transfers, want none", got)
+	}
+	for _, tt := range []struct {
+		name string
+		sql  string
+		want []string
+	}{
+		{"money in flight made up", `UPDATE accounts SET in_flight = 5 WHERE id = 'alice'`, []string{"in_flight", "money_conserved"}},
+		{"credit applied twice", `INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after) SELECT 'bob', 99, command_id, kind, amount, 0 FROM entries WHERE command_id = 'credit:' || $1`, []string{"journal_versions", "journal_balance", "entry_per_command", "transfer_legs"}},
+		{"completed transfer reopened", `UPDATE transfers SET status = 'pending' WHERE id = $1`, []string{"in_flight"}},
+		{"stuck transfer", `UPDATE transfers SET status = 'pending' WHERE id = $1; DELETE FROM outbox`, []string{"in_flight", "transfer_step_pending"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, url, id := setup(t)
+			conn := pgConn(t, url)
+			for _, q := range strings.Split(tt.sql, "; ") {
+				args := []any{}
+				if strings.Contains(q, "$1") {
+					args = append(args, id)
+				}
+				if _, err := conn.Exec(context.Background(), q, args...); err != nil {
+					t.Fatalf("corrupt: %v", err)
+				}
+			}
+			if got := failed(verify(t, s)); !slices.Equal(got, tt.want) {
+				t.Fatalf("got failed checks %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-dev/ordo/ledger"
-	"github.com/ordo-dev/ordo/ledger/postgres"
 )
 
 // Reason says why a partition the group assigns to this consumer is not
@@ -59,7 +58,7 @@ func reasonOf(err error) Reason {
 	switch {
 	case errors.Is(err, ledger.ErrStaleGeneration):
 		return ReasonStaleGeneration
-	case errors.Is(err, postgres.ErrTopicRecreated):
+	case errors.Is(err, ledger.ErrTopicRecreated):
 		return ReasonTopicRecreated
 	default:
 		return ReasonClaimFailed

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-dev/ordo/ledger"
-	"github.com/ordo-dev/ordo/ledger/postgres"
 )
 
 func TestBackoff(t *testing.T) {
@@ -49,7 +48,7 @@ func TestReasonOf(t *testing.T) {
 		retries bool
 	}{
 		{"stale generation", fmt.Errorf("claim: %w", ledger.ErrStaleGeneration), ReasonStaleGeneration, true},
-		{"topic recreated", fmt.Errorf("claim: %w", postgres.ErrTopicRecreated), ReasonTopicRecreated, false},
+		{"topic recreated", fmt.Errorf("claim: %w", ledger.ErrTopicRecreated), ReasonTopicRecreated, false},
 		{"database", fmt.Errorf("claim: %w", ledger.ErrUnavailable), ReasonClaimFailed, true},
 		{"anything else", errors.New("boom"), ReasonClaimFailed, true},
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-dev/ordo/ledger"
-	"github.com/ordo-dev/ordo/ledger/postgres"
 	"github.com/ordo-dev/ordo/wire"
 )
 
@@ -127,7 +126,7 @@ func (a *applier) applyParts(parts []*pending) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.BatchTimeout)
 		results, err := a.p.store.ApplyBatches(ctx, batches)
 		cancel()
-		var fenced *postgres.FencedError
+		var fenced *ledger.FencedError
 		switch {
 		case err == nil:
 			a.p.metrics.committed(began, parts, results)

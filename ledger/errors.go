@@ -1,6 +1,9 @@
 package ledger
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error kinds. Adapters wrap their failures in one of these so that the edges
 // (HTTP, logs) can decide what a failure means with errors.Is.
@@ -27,7 +30,27 @@ var (
 	ErrGuardFailed = errors.New("write guard failed")
 	// ErrUnavailable means a dependency (broker, database) could not be reached.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTopicRecreated means a partition's stored offsets belong to another
+	// incarnation of the topic (another Kafka topic ID): it was deleted and
+	// created again. Resuming would skip or replay records, so the
+	// partition stays stopped until an operator decides. It wraps
+	// ErrConflict.
+	ErrTopicRecreated = fmt.Errorf("stored offsets belong to another incarnation of the topic (it was recreated): %w", ErrConflict)
 )
+
+// FencedError reports the partitions whose claims are no longer the stored
+// ones: a batch of several partitions failed because of these. It wraps
+// ErrClaimLost.
+type FencedError struct {
+	Partitions []int32
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("partitions %v: %v", e.Partitions, ErrClaimLost)
+}
+
+// Unwrap makes errors.Is(err, ErrClaimLost) true.
+func (e *FencedError) Unwrap() error { return ErrClaimLost }
 
 // FieldError is a validation failure tied to one input field.
 type FieldError struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
 	"github.com/ordo-dev/ordo/wire"
 )
@@ -221,7 +222,7 @@ func TestStoredOffsetFromRecreatedTopic(t *testing.T) {
 	}
 	c, _ := e.startConsumer()
 	waitFor(t, 30*time.Second, func() bool { return c.proc.Stopped()[0] != nil })
-	if err := c.proc.Stopped()[0]; !errors.Is(err, postgres.ErrTopicRecreated) {
+	if err := c.proc.Stopped()[0]; !errors.Is(err, ledger.ErrTopicRecreated) {
 		t.Fatalf("partition stopped with %v, want ErrTopicRecreated", err)
 	}
 	var n int

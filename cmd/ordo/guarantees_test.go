@@ -6,9 +6,10 @@ import (
 	"sync"
 	"testing"
 
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"time"
 )
 
 // TestRaceTwoAPIInstances is the bug Ordo exists for: balance 100, two API

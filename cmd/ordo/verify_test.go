@@ -80,8 +80,8 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = e.verifyOrdo()
-	if !errors.Is(err, errViolations) || !strings.Contains(err.Error(), "1 violation in 1 of") {
-		t.Fatalf("corrupted ledger: got %v, want 1 violation in 1 check", err)
+	if !errors.Is(err, errViolations) || !strings.Contains(err.Error(), "2 violations in 2 of") {
+		t.Fatalf("corrupted ledger: got %v, want 2 violations in 2 checks (the balance and money conserved)", err)
 	}
 	want := "FAIL  journal_balance "
 	line := "      account bob: got balance 31, entries sum to 30, last balance_after 30; want all three equal\n"

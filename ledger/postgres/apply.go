@@ -37,23 +37,10 @@ func (s *Store) ApplyBatch(ctx context.Context, claim ledger.Claim, recs []ledge
 	return res[0], nil
 }
 
-// FencedError reports the partitions whose claims are no longer the stored
-// ones: they were fenced off by newer claims. It wraps ledger.ErrClaimLost.
-type FencedError struct {
-	Partitions []int32
-}
-
-func (e *FencedError) Error() string {
-	return fmt.Sprintf("partitions %v: %v", e.Partitions, ledger.ErrClaimLost)
-}
-
-// Unwrap makes errors.Is(err, ledger.ErrClaimLost) true.
-func (e *FencedError) Unwrap() error { return ledger.ErrClaimLost }
-
 // ApplyBatches applies batches of several partitions of one topic in a
 // single transaction (group commit): one BEGIN, one fsync at COMMIT. Each
 // batch is decided as ApplyBatch decides it. If any claim is fenced, nothing
-// commits and the error is a *FencedError naming those partitions; the
+// commits and the error is a *ledger.FencedError naming those partitions; the
 // caller drops them and retries the rest. If a write guard of the locked
 // way trips, nothing commits and the error wraps ledger.ErrGuardFailed.
 //
@@ -128,7 +115,7 @@ func (s *Store) applyBatches(ctx context.Context, batches []ledger.PartitionBatc
 	if !cached || err != nil {
 		results, nexts, st, err = s.applyLocked(ctx, topic, order, batches)
 		if err != nil {
-			var fe *FencedError
+			var fe *ledger.FencedError
 			if errors.As(err, &fe) {
 				for i, b := range batches {
 					if slices.Contains(fe.Partitions, b.Claim.Partition) {
@@ -315,7 +302,7 @@ func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batc
 	}
 	if len(fenced) > 0 {
 		_, _ = conn.Exec(ctx, `ROLLBACK`)
-		return nil, nil, nil, &FencedError{Partitions: fenced}
+		return nil, nil, nil, &ledger.FencedError{Partitions: fenced}
 	}
 
 	w := newBatchWriter(topic)

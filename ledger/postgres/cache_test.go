@@ -191,7 +191,7 @@ func TestCachedBatchZombieCannotCommit(t *testing.T) {
 	claim(t, openStore(t, url, postgres.Options{}), 2, "m2")
 
 	_, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: old, Records: []ledger.Record{rec(2, "w", withdraw("alice", 100))}}})
-	var fe *postgres.FencedError
+	var fe *ledger.FencedError
 	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrClaimLost) {
 		t.Fatalf("got %v, want a FencedError", err)
 	}

@@ -10,13 +10,6 @@ import (
 	"github.com/ordo-dev/ordo/ledger"
 )
 
-// ErrTopicRecreated is returned by ClaimPartition when the stored offsets
-// belong to another incarnation of the topic (another topic ID): the topic
-// was deleted and created again. Resuming would skip or replay records, so
-// the partition must stay stopped until an operator decides. It wraps
-// ledger.ErrConflict.
-var ErrTopicRecreated = fmt.Errorf("stored offsets belong to another incarnation of the topic (it was recreated): %w", ledger.ErrConflict)
-
 // ClaimPartition takes ownership of a partition for a consumer-group member
 // at a generation, fencing off every earlier owner: their open or future
 // batches fail with ledger.ErrClaimLost. The claim waits for a batch still in
@@ -31,7 +24,7 @@ var ErrTopicRecreated = fmt.Errorf("stored offsets belong to another incarnation
 //
 // topicID is the topic's Kafka ID (empty when the broker has none). A
 // partition whose offsets were stored under another ID is refused with
-// ErrTopicRecreated.
+// ledger.ErrTopicRecreated.
 func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, generation int32, member string, force bool, topicID string) (ledger.Claim, error) {
 	c := ledger.Claim{Topic: topic, Partition: partition, Generation: generation}
 	var (
@@ -66,7 +59,7 @@ func (s *Store) ClaimPartition(ctx context.Context, topic string, partition, gen
 		return ledger.Claim{}, fmt.Errorf("claim %s/%d: %v: %w", topic, partition, err, ledger.ErrUnavailable)
 	}
 	if storedID != "" && topicID != "" && storedID != topicID {
-		return ledger.Claim{}, fmt.Errorf("claim %s/%d: topic ID %s, stored %s: %w", topic, partition, topicID, storedID, ErrTopicRecreated)
+		return ledger.Claim{}, fmt.Errorf("claim %s/%d: topic ID %s, stored %s: %w", topic, partition, topicID, storedID, ledger.ErrTopicRecreated)
 	}
 	if !claimed {
 		return ledger.Claim{}, fmt.Errorf("claim %s/%d at generation %d: %w", topic, partition, generation, ledger.ErrStaleGeneration)

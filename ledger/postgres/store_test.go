@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/ordo-dev/ordo/internal/testinfra"
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
@@ -366,7 +367,7 @@ func TestApplyBatchesGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.ApplyBatches(ctx, batches)
-	var fe *postgres.FencedError
+	var fe *ledger.FencedError
 	if !errors.As(err, &fe) || !errors.Is(err, ledger.ErrClaimLost) || len(fe.Partitions) != 1 || fe.Partitions[0] != 1 {
 		t.Fatalf("got %v, want a FencedError naming partition 1", err)
 	}
@@ -402,7 +403,7 @@ func TestClaimRefusedForRecreatedTopic(t *testing.T) {
 	if _, err := s.ClaimPartition(ctx, "cmds", 0, 2, "m2", false, "id-A"); err != nil {
 		t.Fatalf("same topic ID: got %v, want a claim", err)
 	}
-	if _, err := s.ClaimPartition(ctx, "cmds", 0, 3, "m3", true, "id-B"); !errors.Is(err, postgres.ErrTopicRecreated) {
+	if _, err := s.ClaimPartition(ctx, "cmds", 0, 3, "m3", true, "id-B"); !errors.Is(err, ledger.ErrTopicRecreated) {
 		t.Fatalf("other topic ID: got %v, want ErrTopicRecreated even when forced", err)
 	}
 	parts, _ := s.Partitions(ctx, "cmds")

@@ -197,7 +197,12 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 // decided by its deadline. The deadline is remembered for GET.
 func (s *Server) accepted(c echo.Context, cmd ledger.Command) error {
 	s.pending.add(cmd.ID, cmd.Deadline, s.cfg.Now())
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/commands/"+cmd.ID)
+	loc := "/v1/commands/" + cmd.ID
+	if cmd.Kind == ledger.KindTransfer {
+		// The transfer's ID is known before its debit is decided.
+		loc = "/v1/transfers/" + ledger.TransferIDFor(cmd.ID)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, loc)
 	return c.JSON(http.StatusAccepted, commandResponse{CommandID: cmd.ID, Status: ledger.StatusPending, Deadline: &cmd.Deadline})
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/ordo-dev/ordo/ledger"
 )
 
 func TestTransferEndpoints(t *testing.T) {
@@ -48,5 +50,18 @@ func TestTransferEndpoints(t *testing.T) {
 	}
 	if res, doc := request(t, ts, "GET", "/v1/transfers/xfer-none", ""); res.StatusCode != http.StatusNotFound || doc["code"] != "transfer_not_found" {
 		t.Fatalf("got %d %v, want 404 transfer_not_found", res.StatusCode, doc)
+	}
+}
+
+// TestTransferAcceptedPointsToTheTransfer: a transfer not decided within
+// the wait budget is answered 202 with the transfer's URL, known before
+// its debit is decided.
+func TestTransferAcceptedPointsToTheTransfer(t *testing.T) {
+	f, ts := newTestServer(t, 50*time.Millisecond)
+	f.silent = true
+	res, doc := request(t, ts, "POST", "/v1/transfers", `{"from":"alice","to":"bob","amount":5,"currency":"USD"}`, "Idempotency-Key", "t-9")
+	id, _ := doc["command_id"].(string)
+	if want := "/v1/transfers/" + ledger.TransferIDFor(id); res.StatusCode != http.StatusAccepted || res.Header.Get("Location") != want || doc["deadline"] == nil {
+		t.Fatalf("got %d %v Location %q, want 202 with a deadline and Location %s", res.StatusCode, doc, res.Header.Get("Location"), want)
 	}
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Where a command's time goes, from Ordo's own metrics: starts `ordo dev`
 # (embedded broker, private Postgres, one API, one consumer) with the
-# consumer's metrics on, runs `ordo bench` against it, and reads the
+# ops address on (both roles' metrics), runs `ordo bench` against it, and reads the
 # Prometheus counters twice, 10 s apart in the middle of the load. Usage
 # (from the repository root, after `make build`; needs curl and psql):
 #
@@ -25,7 +25,7 @@ HTTP=127.0.0.1:${HTTP_PORT:-18080}
 METRICS=127.0.0.1:${METRICS_PORT:-19464}
 
 [ -n "${KEEP_DIR:-}" ] || rm -rf "$DIR"
-"$BIN" dev ${BROKERS:+--brokers "$BROKERS"} --data-dir "$DIR" --http-addr "$HTTP" --metrics-addr "$METRICS" --log-level warn >"$DIR.log" 2>&1 &
+"$BIN" dev ${BROKERS:+--brokers "$BROKERS"} --data-dir "$DIR" --http-addr "$HTTP" --ops-addr "$METRICS" --log-level warn >"$DIR.log" 2>&1 &
 DEV=$!
 trap 'kill $DEV 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
 for _ in $(seq 120); do
@@ -36,7 +36,7 @@ done
 
 # scrape prints "api_sum api_count tx_sum tx_count cmds_sum lat_sum lat_count".
 scrape() {
-	{ curl -fs "http://$HTTP/metrics"; curl -fs "http://$METRICS/metrics"; } | awk '
+	curl -fs "http://$METRICS/metrics" | awk '
 		/^ordo_http_request_duration_seconds_sum\{.*method="POST".*route="\/v1\/accounts\/:id\/(deposits|withdrawals)"/ { as += $NF }
 		/^ordo_http_request_duration_seconds_count\{.*method="POST".*route="\/v1\/accounts\/:id\/(deposits|withdrawals)"/ { ac += $NF }
 		/^ordo_consumer_transaction_seconds_sum / { ts = $2 }

@@ -35,7 +35,12 @@ var (
 	// created again. Resuming would skip or replay records, so the
 	// partition stays stopped until an operator decides. It wraps
 	// ErrConflict.
-	ErrTopicRecreated = fmt.Errorf("stored offsets belong to another incarnation of the topic (it was recreated): %w", ErrConflict)
+	// ErrPartitionCountChanged means the commands topic has another
+	// partition count than the deployment was started with: accounts would
+	// move between partitions, and their single writer with them. It wraps
+	// ErrConflict.
+	ErrPartitionCountChanged = fmt.Errorf("the commands topic's partition count changed: %w", ErrConflict)
+	ErrTopicRecreated        = fmt.Errorf("stored offsets belong to another incarnation of the topic (it was recreated): %w", ErrConflict)
 )
 
 // FencedError reports the partitions whose claims are no longer the stored

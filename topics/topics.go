@@ -45,3 +45,24 @@ func Ensure(ctx context.Context, brokers []string, topics map[string]int32, log 
 	}
 	return nil
 }
+
+// Partitions returns a topic's partition count.
+func Partitions(ctx context.Context, brokers []string, topic string) (int32, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err == nil {
+		err = details.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	n := int32(len(details[topic].Partitions))
+	if n == 0 {
+		return 0, fmt.Errorf("topic %s has no partitions", topic)
+	}
+	return n, nil
+}

@@ -28,6 +28,17 @@ func ensureTopics(ctx context.Context, o Options, log *slog.Logger) error {
 	}, log)
 }
 
+// checkPartitions refuses to run a role against a commands topic whose
+// partition count differs from the one the deployment started with
+// (recorded in Postgres on first use).
+func checkPartitions(ctx context.Context, o Options, store *postgres.Store) error {
+	n, err := topics.Partitions(ctx, o.Brokers, o.CommandsTopic)
+	if err != nil {
+		return err
+	}
+	return store.CheckPartitionCount(ctx, o.CommandsTopic, n)
+}
+
 // API is the `ordo api` role: the HTTP server, its producer and its reply
 // listener.
 type API struct {
@@ -53,6 +64,10 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	a := &API{log: log, drain: o.DrainTimeout}
 	var err error
 	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o)); err != nil {
+		return nil, err
+	}
+	if err := checkPartitions(ctx, o, a.store); err != nil {
+		a.Close()
 		return nil, err
 	}
 	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log}); err != nil {
@@ -179,6 +194,10 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	}
 	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPartitions(ctx, o, store); err != nil {
+		store.Close()
 		return nil, err
 	}
 	replyTopics := o.ReplyTopics

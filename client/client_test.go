@@ -20,6 +20,9 @@ type step struct {
 	header map[string]string
 	body   string
 	drop   bool // close the connection without answering
+	// hang, if set, is called, then the request waits until the client
+	// gives up on it.
+	hang func()
 }
 
 // seen is a request the script received.
@@ -41,6 +44,14 @@ func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.got = append(s.got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Idempotency-Key"), r.Header.Get("If-Match"), string(body)})
 	st := s.steps[min(len(s.got), len(s.steps))-1]
 	s.mu.Unlock()
+	if st.hang != nil {
+		st.hang()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
+	}
 	if st.drop {
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
@@ -231,6 +242,22 @@ func TestPendingWhenContextEnds(t *testing.T) {
 	}
 	if got := len(s.requests()); got != 3 {
 		t.Errorf("got %d requests, want 3", got)
+	}
+}
+
+func TestPendingWhenContextEndsInFlight(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, _, _ := newScripted(t, nil,
+		step{status: 202, header: map[string]string{"Location": "/v1/commands/idem-1"}, body: pending},
+		step{hang: cancel})
+	_, err := c.Deposit(ctx, "alice", 1)
+	var pe *PendingError
+	if !errors.As(err, &pe) || pe.CommandID != "idem-1" || pe.Location != "/v1/commands/idem-1" {
+		t.Fatalf("got %v, want a *PendingError naming the command", err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want it to wrap context.Canceled", err)
 	}
 }
 

@@ -28,9 +28,12 @@
 //     /v1/commands/{id} knows a command is pending only on the instance that
 //     answered its 202; elsewhere it is 404 until decided); it waits the
 //     server's wait budget for the outcome, so it is a long poll, not a busy
-//     loop; and it also covers a command that never reached the log, which
-//     a poll would wait for in vain until its deadline. A re-send of a
-//     decided command never applies it twice. If the context ends first,
+//     loop; and the same loop serves a 503 outcome_unknown, whose command
+//     may never have reached the log, where a poll would wait in vain until
+//     its deadline. A re-send of a decided command never applies it twice.
+//     Its cost: each re-send is one more record on the commands topic,
+//     answered from the stored outcome, so re-sends are spaced by the same
+//     backoff as retries. If the context ends first,
 //     the error is a *PendingError that names the command and its Location,
 //     for Command or TransferByID later.
 //

@@ -140,6 +140,7 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	get("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	get("/readyz", s.ready)
 	get("/metrics", echo.WrapHandler(s.metrics.handler()))
+	get("/openapi.json", serveOpenAPI)
 	s.echo = e
 	return s
 }

@@ -103,6 +103,22 @@ func ValidateHoldFor(field string, d time.Duration) error {
 	return nil
 }
 
+// The optional members of a command, as bits, in the order of memberNames.
+const (
+	mAmount uint8 = 1 << iota
+	mCurrency
+	mOverdraftLimit
+	mHoldID
+	mExpiresIn
+	mCounterparty
+	mTransferID
+	mReason
+)
+
+// memberNames are the optional members of a command, in the order
+// Validate checks them.
+var memberNames = [...]string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in", "counterparty", "transfer_id", "reason"}
+
 // Validate reports the first rule the command breaks, as a *FieldError.
 func (c Command) Validate() error {
 	if err := ValidateCommandID("command_id", c.ID); err != nil {
@@ -125,45 +141,49 @@ func (c Command) Validate() error {
 	}
 	// Fields a kind does not use must be empty, so a command means one
 	// thing whoever produced it.
-	unused := map[string]bool{
-		"amount": c.Amount != 0, "currency": c.Currency != "", "overdraft_limit": c.OverdraftLimit != 0,
-		"hold_id": c.HoldID != "", "expires_in": c.HoldFor != 0,
-		"counterparty": c.Counterparty != "", "transfer_id": c.TransferID != "", "reason": c.Reason != "",
+	// Which optional members are set, as bits of memberNames; each kind
+	// clears the ones it takes, and any left is refused. (Bits, not a map:
+	// this runs for every command on the hot path.)
+	var unused uint8
+	for i, set := range [...]bool{c.Amount != 0, c.Currency != "", c.OverdraftLimit != 0, c.HoldID != "", c.HoldFor != 0, c.Counterparty != "", c.TransferID != "", c.Reason != ""} {
+		if set {
+			unused |= 1 << i
+		}
 	}
 	var err error
 	switch c.Kind {
 	case KindOpenAccount:
-		delete(unused, "currency")
-		delete(unused, "overdraft_limit")
+		unused &^= mCurrency
+		unused &^= mOverdraftLimit
 		if err = ValidateCurrency("currency", c.Currency); err == nil {
 			err = ValidateLimit("overdraft_limit", c.OverdraftLimit)
 		}
 	case KindDeposit, KindWithdrawal:
-		delete(unused, "amount")
+		unused &^= mAmount
 		err = amount(true)
 	case KindHold:
-		delete(unused, "amount")
-		delete(unused, "expires_in")
+		unused &^= mAmount
+		unused &^= mExpiresIn
 		if err = amount(true); err == nil && c.HoldFor != 0 {
 			err = ValidateHoldFor("expires_in", c.HoldFor)
 		}
 	case KindCapture:
-		delete(unused, "amount")
-		delete(unused, "hold_id")
+		unused &^= mAmount
+		unused &^= mHoldID
 		if err = amount(false); err == nil {
 			err = ValidateCommandID("hold_id", c.HoldID)
 		}
 	case KindRelease, KindExpireHold:
-		delete(unused, "hold_id")
+		unused &^= mHoldID
 		err = ValidateCommandID("hold_id", c.HoldID)
 	case KindSetOverdraftLimit:
-		delete(unused, "overdraft_limit")
+		unused &^= mOverdraftLimit
 		err = ValidateLimit("overdraft_limit", c.OverdraftLimit)
 	case KindFreeze, KindUnfreeze, KindClose:
 	case KindTransfer, KindTransferCredit:
-		delete(unused, "amount")
-		delete(unused, "currency")
-		delete(unused, "counterparty")
+		unused &^= mAmount
+		unused &^= mCurrency
+		unused &^= mCounterparty
 		err = amount(true)
 		if err == nil {
 			err = ValidateCurrency("currency", c.Currency)
@@ -175,14 +195,14 @@ func (c Command) Validate() error {
 			err = &FieldError{Field: "counterparty", Reason: "must be another account than account_id"}
 		}
 		if c.Kind == KindTransferCredit {
-			delete(unused, "transfer_id")
+			unused &^= mTransferID
 			if err == nil {
 				err = ValidateCommandID("transfer_id", c.TransferID)
 			}
 		}
 	case KindTransferSettle:
-		delete(unused, "transfer_id")
-		delete(unused, "reason")
+		unused &^= mTransferID
+		unused &^= mReason
 		err = ValidateCommandID("transfer_id", c.TransferID)
 	default:
 		return &FieldError{Field: "kind", Reason: fmt.Sprintf("must be one of %v", Kinds)}
@@ -193,8 +213,8 @@ func (c Command) Validate() error {
 	if c.Kind.Internal() && c.IfMatch != IfMatchNone {
 		return &FieldError{Field: "if_match", Reason: "does not belong to a " + string(c.Kind) + " command"}
 	}
-	for _, f := range []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in", "counterparty", "transfer_id", "reason"} {
-		if unused[f] {
+	for i, f := range memberNames {
+		if unused&(1<<i) != 0 {
 			return &FieldError{Field: f, Reason: "does not belong to a " + string(c.Kind) + " command"}
 		}
 	}

@@ -20,23 +20,19 @@ import (
 	"github.com/ordo-dev/ordo/topics"
 )
 
-// ensureTopics creates the commands and replies topics if they are missing.
-func ensureTopics(ctx context.Context, o Options, log *slog.Logger) error {
-	return topics.Ensure(ctx, o.Brokers, map[string]int32{
+// ensureTopics creates the commands and replies topics if they are
+// missing, and refuses to run the role against a commands topic whose
+// partition count differs from the one the deployment started with
+// (recorded in Postgres on first use).
+func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *slog.Logger) error {
+	counts, err := topics.Ensure(ctx, o.Brokers, map[string]int32{
 		o.CommandsTopic: int32(o.Partitions),
 		o.RepliesTopic:  int32(o.ReplyPartitions),
 	}, log)
-}
-
-// checkPartitions refuses to run a role against a commands topic whose
-// partition count differs from the one the deployment started with
-// (recorded in Postgres on first use).
-func checkPartitions(ctx context.Context, o Options, store *postgres.Store) error {
-	n, err := topics.Partitions(ctx, o.Brokers, o.CommandsTopic)
 	if err != nil {
 		return err
 	}
-	return store.CheckPartitionCount(ctx, o.CommandsTopic, n)
+	return store.CheckPartitionCount(ctx, o.CommandsTopic, counts[o.CommandsTopic])
 }
 
 // API is the `ordo api` role: the HTTP server, its producer and its reply
@@ -58,15 +54,12 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if err := o.Validate(roleAPI); err != nil {
 		return nil, err
 	}
-	if err := ensureTopics(ctx, o, log); err != nil {
-		return nil, err
-	}
 	a := &API{log: log, drain: o.DrainTimeout}
 	var err error
 	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o)); err != nil {
 		return nil, err
 	}
-	if err := checkPartitions(ctx, o, a.store); err != nil {
+	if err := ensureTopics(ctx, o, a.store, log); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -189,14 +182,11 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	if err := o.Validate(roleConsumer); err != nil {
 		return nil, err
 	}
-	if err := ensureTopics(ctx, o, log); err != nil {
-		return nil, err
-	}
 	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o))
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPartitions(ctx, o, store); err != nil {
+	if err := ensureTopics(ctx, o, store, log); err != nil {
 		store.Close()
 		return nil, err
 	}

@@ -154,7 +154,7 @@ type Processor struct {
 	// transactions.
 	replies     chan committedBatch
 	quitReplier chan struct{}
-	stopExpiry  context.CancelFunc
+	stopScans   context.CancelFunc // ends the hold expiry scan and the outbox sweep
 
 	metrics *metrics
 	replyTo *replyTopics
@@ -238,12 +238,12 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	p.quitReplier = make(chan struct{})
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); p.runReplier() }()
-	var expiryCtx context.Context
-	expiryCtx, p.stopExpiry = context.WithCancel(context.Background())
+	var scans context.Context
+	scans, p.stopScans = context.WithCancel(context.Background())
 	p.wg.Add(1)
-	go func() { defer p.wg.Done(); p.runExpiry(expiryCtx) }()
+	go func() { defer p.wg.Done(); p.runExpiry(scans) }()
 	p.wg.Add(1)
-	go func() { defer p.wg.Done(); p.runOutbox(expiryCtx) }()
+	go func() { defer p.wg.Done(); p.runOutbox(scans) }()
 	for i := 0; i < cfg.Appliers; i++ {
 		a := newApplier(p)
 		p.appliers = append(p.appliers, a)
@@ -319,7 +319,7 @@ func (p *Processor) pollOnce(ctx context.Context) bool {
 // Close leaves the group and stops the appliers. Applied batches are safe;
 // records fetched but not applied are fetched again by the next owner.
 func (p *Processor) Close() {
-	p.stopExpiry()
+	p.stopScans()
 	p.cl.Close() // leaves the group, running onRevoked
 	p.stopAllWorkers()
 	for _, a := range p.appliers {

@@ -68,12 +68,18 @@ func (s *Server) openAccount(c echo.Context) error {
 	return s.execute(c, cmd)
 }
 
+// accountParam reads and checks the {id} path parameter.
+func accountParam(c echo.Context) (string, error) {
+	id := c.Param("id")
+	return id, ledger.ValidateAccountID("id", id)
+}
+
 func (s *Server) deposit(c echo.Context) error  { return s.moveMoney(c, ledger.KindDeposit) }
 func (s *Server) withdraw(c echo.Context) error { return s.moveMoney(c, ledger.KindWithdrawal) }
 
 func (s *Server) moveMoney(c echo.Context, kind ledger.Kind) error {
-	id := c.Param("id")
-	if err := ledger.ValidateAccountID("id", id); err != nil {
+	id, err := accountParam(c)
+	if err != nil {
 		return err
 	}
 	var req amountRequest
@@ -284,8 +290,8 @@ func (s *Server) answer(c echo.Context, out ledger.Outcome) error {
 }
 
 func (s *Server) getAccount(c echo.Context) error {
-	id := c.Param("id")
-	if err := ledger.ValidateAccountID("id", id); err != nil {
+	id, err := accountParam(c)
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadTimeout)

@@ -39,12 +39,6 @@ const (
 	maxHoldPage     = 200
 )
 
-// accountParam reads and checks the {id} path parameter.
-func accountParam(c echo.Context) (string, error) {
-	id := c.Param("id")
-	return id, ledger.ValidateAccountID("id", id)
-}
-
 // holdParams reads and checks the {id} and {hold_id} path parameters.
 func holdParams(c echo.Context) (account, hold string, err error) {
 	if account, err = accountParam(c); err != nil {

@@ -248,7 +248,7 @@ func TestSIGTERMUnderLoadAnswersInFlight(t *testing.T) {
 		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic,
 		"--partitions", fmt.Sprint(e.opts.Partitions), "--reply-partitions", fmt.Sprint(e.opts.ReplyPartitions),
 		"--http-addr", addr, "--wait-budget", e.opts.WaitBudget.String(), "--drain-timeout", e.opts.DrainTimeout.String(),
-		"--log-level", "warn")
+		"--create-topics", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -318,6 +318,7 @@ func startSystem(ctx context.Context, name, pgURL string, f benchFlags, log *slo
 		o.DatabaseURL = dbURL
 		o.HTTPAddr = "127.0.0.1:0"
 		o.Partitions = f.partitions
+		o.CreateTopics = true
 		o.DBMaxConns = f.ordoConns
 		o.Appliers = f.appliers
 		runCtx, cancel := context.WithCancel(ctx)

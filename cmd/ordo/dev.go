@@ -36,6 +36,7 @@ func NewDev(ctx context.Context, o Options, log *slog.Logger) (_ *Dev, err error
 			d.Close()
 		}
 	}()
+	o.CreateTopics = true // a development system makes its own topics
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}

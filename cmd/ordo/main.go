@@ -37,7 +37,7 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd())
+	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), topicsCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd())
 	return root
 }
 
@@ -112,7 +112,14 @@ func apiCmd() *cobra.Command {
 	return roleCmd("api", "Serve the HTTP API", `Serves the HTTP API: validates requests, submits commands to the commands
 topic and answers with their outcomes from the replies topic. Run as many as
 you like side by side.`,
-		func(f *flagSet) { f.api(); f.kafka(); f.database(); f.deadline(); f.ops(defaultAPIOpsAddr) },
+		func(f *flagSet) {
+			f.api()
+			f.kafka()
+			f.createTopics()
+			f.database()
+			f.deadline()
+			f.ops(defaultAPIOpsAddr)
+		},
 		func(ctx context.Context, o Options, log *slog.Logger) error {
 			a, err := NewAPI(ctx, o, log)
 			if err != nil {
@@ -127,7 +134,14 @@ func consumerCmd() *cobra.Command {
 	return roleCmd("consumer", "Apply commands to the ledger", `Joins the consumer group and applies the partitions it is assigned, each in
 log order, a batch per Postgres transaction. Up to --partitions consumers
 share the work; a consumer that loses a partition is fenced off in Postgres.`,
-		func(f *flagSet) { f.kafka(); f.database(); f.consumer(); f.deadline(); f.ops(defaultConsumerOpsAddr) },
+		func(f *flagSet) {
+			f.kafka()
+			f.createTopics()
+			f.database()
+			f.consumer()
+			f.deadline()
+			f.ops(defaultConsumerOpsAddr)
+		},
 		func(ctx context.Context, o Options, log *slog.Logger) error {
 			c, err := NewConsumer(ctx, o, log)
 			if err != nil {

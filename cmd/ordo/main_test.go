@@ -80,6 +80,7 @@ func newEnv(t *testing.T, partitions int) *env {
 	o.DatabaseURL = pg.NewDatabase(t)
 	o.Partitions = partitions
 	o.ReplyPartitions = 4
+	o.CreateTopics = true
 	o.CommandsTopic = fmt.Sprintf("t%d.commands", n)
 	o.RepliesTopic = fmt.Sprintf("t%d.replies", n)
 	o.Group = fmt.Sprintf("t%d.group", n)
@@ -157,7 +158,7 @@ func (e *env) startConsumerProcess() *exec.Cmd {
 		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic,
 		"--partitions", fmt.Sprint(e.opts.Partitions), "--reply-partitions", fmt.Sprint(e.opts.ReplyPartitions),
 		"--group", e.opts.Group, "--session-timeout", e.opts.SessionTimeout.String(),
-		"--heartbeat-interval", e.opts.Heartbeat.String(), "--ops-addr", "127.0.0.1:0", "--log-level", "warn")
+		"--heartbeat-interval", e.opts.Heartbeat.String(), "--ops-addr", "127.0.0.1:0", "--create-topics", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ordo-dev/ordo/topics"
 )
 
 // Options is every setting of every role. Flags and ORDO_* environment
@@ -24,21 +26,28 @@ type Options struct {
 	CommandsTopic   string
 	RepliesTopic    string
 	ReplyTopics     []string // reply topics the consumer may answer on; empty: RepliesTopic
-	Group           string
-	WaitBudget      time.Duration
-	ProduceTimeout  time.Duration
-	DrainTimeout    time.Duration
-	HTTPRead        time.Duration
-	HTTPWrite       time.Duration
-	HTTPIdle        time.Duration
-	HTTPMaxConns    int
-	SessionTimeout  time.Duration
-	Heartbeat       time.Duration
-	RetryBackoffMax time.Duration
-	MaxBatch        int
-	Appliers        int
-	CacheAccounts   int
-	DBMaxConns      int
+	// CreateTopics: a role creates missing topics instead of refusing to
+	// start; ReplicationFactor and the retentions are what it creates them
+	// with (see topics.Layout).
+	CreateTopics      bool
+	ReplicationFactor int
+	CommandsRetention time.Duration
+	RepliesRetention  time.Duration
+	Group             string
+	WaitBudget        time.Duration
+	ProduceTimeout    time.Duration
+	DrainTimeout      time.Duration
+	HTTPRead          time.Duration
+	HTTPWrite         time.Duration
+	HTTPIdle          time.Duration
+	HTTPMaxConns      int
+	SessionTimeout    time.Duration
+	Heartbeat         time.Duration
+	RetryBackoffMax   time.Duration
+	MaxBatch          int
+	Appliers          int
+	CacheAccounts     int
+	DBMaxConns        int
 	// Session timeouts of the role's Postgres connections (0: not set).
 	DBStatementTimeout         time.Duration
 	DBLockTimeout              time.Duration
@@ -59,21 +68,25 @@ func defaultOptions() Options {
 		ReplyPartitions: 12,
 		CommandsTopic:   "ordo.commands",
 		RepliesTopic:    "ordo.replies",
-		Group:           "ordo-consumers",
-		WaitBudget:      5 * time.Second,
-		ProduceTimeout:  3 * time.Second,
-		DrainTimeout:    15 * time.Second,
-		HTTPRead:        15 * time.Second,
-		HTTPWrite:       30 * time.Second,
-		HTTPIdle:        60 * time.Second,
-		HTTPMaxConns:    2048,
-		SessionTimeout:  10 * time.Second,
-		Heartbeat:       time.Second,
-		RetryBackoffMax: 30 * time.Second,
-		MaxBatch:        1000,
-		Appliers:        1,
-		CacheAccounts:   100_000,
-		DBMaxConns:      16,
+		// See topics.Layout and DESIGN.md, "Topics".
+		ReplicationFactor: -1,
+		CommandsRetention: 7 * 24 * time.Hour,
+		RepliesRetention:  time.Hour,
+		Group:             "ordo-consumers",
+		WaitBudget:        5 * time.Second,
+		ProduceTimeout:    3 * time.Second,
+		DrainTimeout:      15 * time.Second,
+		HTTPRead:          15 * time.Second,
+		HTTPWrite:         30 * time.Second,
+		HTTPIdle:          60 * time.Second,
+		HTTPMaxConns:      2048,
+		SessionTimeout:    10 * time.Second,
+		Heartbeat:         time.Second,
+		RetryBackoffMax:   30 * time.Second,
+		MaxBatch:          1000,
+		Appliers:          1,
+		CacheAccounts:     100_000,
+		DBMaxConns:        16,
 		// See DESIGN.md, "Session timeouts".
 		DBStatementTimeout:         10 * time.Second,
 		DBLockTimeout:              5 * time.Second,
@@ -118,6 +131,15 @@ func (o *Options) Validate(r role) error {
 	}
 	if o.ReplyPartitions < 1 {
 		bad("reply-partitions", "ORDO_REPLY_PARTITIONS", "must be at least 1", o.ReplyPartitions)
+	}
+	if o.ReplicationFactor == 0 || o.ReplicationFactor < -1 || o.ReplicationFactor > 32767 {
+		bad("replication-factor", "ORDO_REPLICATION_FACTOR", "must be -1 (the brokers' default) or at least 1", o.ReplicationFactor)
+	}
+	if o.CommandsRetention < time.Hour {
+		bad("commands-retention", "ORDO_COMMANDS_RETENTION", "must be at least 1h: a command deleted before its partition's owner reads it is lost", o.CommandsRetention)
+	}
+	if o.RepliesRetention < time.Minute {
+		bad("replies-retention", "ORDO_REPLIES_RETENTION", "must be at least 1m", o.RepliesRetention)
 	}
 	if o.DBMaxConns < 1 {
 		bad("db-max-conns", "ORDO_DB_MAX_CONNS", "must be at least 1", o.DBMaxConns)
@@ -237,6 +259,18 @@ func (f *flagSet) num(p *int, name, env, usage string) {
 	f.fs.IntVar(p, name, *p, usage+" (env "+env+")")
 }
 
+func (f *flagSet) boolean(p *bool, name, env, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.err = errors.Join(f.err, fmt.Errorf("%s=%q: not true or false", env, v))
+		} else {
+			*p = b
+		}
+	}
+	f.fs.BoolVar(p, name, *p, usage+" (env "+env+")")
+}
+
 func (f *flagSet) dur(p *time.Duration, name, env, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
 		d, err := time.ParseDuration(v)
@@ -266,6 +300,30 @@ func (f *flagSet) kafka() {
 	f.str(&f.o.RepliesTopic, "replies-topic", "ORDO_REPLIES_TOPIC", "topic outcomes are replied on")
 	f.num(&f.o.Partitions, "partitions", "ORDO_PARTITIONS", "partitions of the commands topic when it is created; the most consumers that can share the work (never change it after accounts exist)")
 	f.num(&f.o.ReplyPartitions, "reply-partitions", "ORDO_REPLY_PARTITIONS", "partitions of the replies topic when it is created")
+	f.topicSettings()
+}
+
+// topicSettings are how topics are created, by `ordo topics create` or a
+// role started with --create-topics.
+func (f *flagSet) topicSettings() {
+	f.num(&f.o.ReplicationFactor, "replication-factor", "ORDO_REPLICATION_FACTOR", "replicas of each topic when it is created (-1: the brokers' default); from 3, min.insync.replicas is set to a majority")
+	f.dur(&f.o.CommandsRetention, "commands-retention", "ORDO_COMMANDS_RETENTION", "retention.ms of the commands topic when it is created: longer than any consumer outage you must survive, since an unread command older than this is lost")
+	f.dur(&f.o.RepliesRetention, "replies-retention", "ORDO_REPLIES_RETENTION", "retention.ms of the replies topic when it is created (replies are read within seconds)")
+}
+
+// createTopics registers --create-topics, for the long-running roles.
+func (f *flagSet) createTopics() {
+	f.boolean(&f.o.CreateTopics, "create-topics", "ORDO_CREATE_TOPICS", "create missing topics at start (default: refuse to start without them; see `ordo topics create`)")
+}
+
+// topicLayout is the topics the options describe.
+func (o Options) topicLayout() topics.Layout {
+	return topics.Layout{
+		Commands: o.CommandsTopic, Replies: o.RepliesTopic,
+		Partitions: int32(o.Partitions), ReplyPartitions: int32(o.ReplyPartitions),
+		ReplicationFactor: int16(o.ReplicationFactor),
+		CommandsRetention: o.CommandsRetention, RepliesRetention: o.RepliesRetention,
+	}
 }
 
 func (f *flagSet) database() {

@@ -20,15 +20,17 @@ import (
 	"github.com/ordo-dev/ordo/topics"
 )
 
-// ensureTopics creates the commands and replies topics if they are
-// missing, and refuses to run the role against a commands topic whose
-// partition count differs from the one the deployment started with
-// (recorded in Postgres on first use).
+// ensureTopics checks that the commands and replies topics exist (creating
+// them with --create-topics), and refuses to run the role against a commands
+// topic whose partition count differs from the one the deployment started
+// with (recorded in Postgres on first use).
 func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *slog.Logger) error {
-	counts, err := topics.Ensure(ctx, o.Brokers, map[string]int32{
-		o.CommandsTopic: int32(o.Partitions),
-		o.RepliesTopic:  int32(o.ReplyPartitions),
-	}, log)
+	adm, err := newAdmin(o)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	counts, err := topics.Ensure(ctx, adm, o.topicLayout().Specs(), o.CreateTopics, log)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordo-dev/ordo/ledger"
 )
@@ -29,4 +32,48 @@ func (s *Store) CheckPartitionCount(ctx context.Context, topic string, partition
 			topic, partitions, recorded, recorded, ledger.ErrPartitionCountChanged)
 	}
 	return nil
+}
+
+// RecordedPartitionCount is the partition count recorded for topic; ok is
+// false when none is (no role has run against it yet).
+func (s *Store) RecordedPartitionCount(ctx context.Context, topic string) (partitions int32, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT partitions FROM topic_partitions WHERE topic = $1`, topic).Scan(&partitions)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read the partition count of %s: %w", topic, err)
+	}
+	return partitions, true, nil
+}
+
+// RecordPartitionCount changes topic's recorded partition count from from
+// to to; it fails if the recorded count is not from (someone else changed
+// it) unless it is already to.
+func (s *Store) RecordPartitionCount(ctx context.Context, topic string, from, to int32) error {
+	var now int32
+	err := s.pool.QueryRow(ctx, `WITH u AS (
+			UPDATE topic_partitions SET partitions = $3, recorded_at = now()
+			WHERE topic = $1 AND partitions = $2 RETURNING partitions)
+		SELECT partitions FROM u UNION ALL SELECT partitions FROM topic_partitions WHERE topic = $1 LIMIT 1`,
+		topic, from, to).Scan(&now)
+	if err != nil {
+		return fmt.Errorf("record the partition count of %s: %w", topic, err)
+	}
+	if now != to {
+		return fmt.Errorf("record the partition count of %s: it is %d, not %d as read before", topic, now, from)
+	}
+	return nil
+}
+
+// Unsettled counts what must be 0 before the partition count changes:
+// transfers still pending and outbox rows (saga steps) not yet published.
+func (s *Store) Unsettled(ctx context.Context) (transfers, outbox int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM transfers WHERE status = 'pending'),
+			(SELECT count(*) FROM outbox WHERE published_at IS NULL)`).Scan(&transfers, &outbox)
+	if err != nil {
+		err = fmt.Errorf("count unsettled transfers: %w", err)
+	}
+	return transfers, outbox, err
 }

@@ -160,7 +160,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		}
 		p, internal := errorProblem(call.subErr)
 		if internal {
-			s.log.Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
+			s.logFor(c).Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
 		}
 		if p.Code == codeUnavailable {
 			return s.outcomeUnknown(c, cmd, key != "")
@@ -194,7 +194,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		return ctx.Err()
 	}
 	if !errors.Is(err, ledger.ErrNotFound) {
-		s.log.Warn("read outcome after the wait budget", "command_id", cmd.ID, "err", err)
+		s.logFor(c).Warn("read outcome after the wait budget", "command_id", cmd.ID, "err", err)
 	}
 	return s.accepted(c, cmd)
 }
@@ -338,7 +338,7 @@ func (s *Server) readFailed(c echo.Context, err error) error {
 	if !errors.Is(err, ledger.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	s.log.Warn("read from the store", "path", c.Request().URL.Path, "err", err)
+	s.logFor(c).Warn("read from the store", "path", c.Request().URL.Path, "err", err)
 	return s.unavailable(c, "the database did not answer in time")
 }
 

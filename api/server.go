@@ -112,6 +112,7 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(middleware.Recover())
+	e.Use(requestID)
 	e.Use(s.metrics.middleware(e)) // outside the body limit, so a 413 is observed too
 	e.Use(s.bodyLimit)
 
@@ -267,7 +268,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.As(err, &readErr):
 		// The client sent less than it announced, hung up or was too slow:
 		// its doing, answered in case it still listens, logged at debug.
-		s.log.Debug("request body not read in full", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		s.logFor(c).Debug("request body not read in full", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		p = newProblem(codeInvalidRequest, bodyReadDetail(err))
 		p.Field = "body"
 	case errors.As(err, &he):
@@ -285,7 +286,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		p, logIt = errorProblem(err)
 	}
 	if logIt {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		s.logFor(c).Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
 	if err := s.problem(c, p); err != nil {
 		s.log.Debug("write problem", "err", err)

@@ -41,13 +41,22 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 	return root
 }
 
-// newLogger builds the process logger.
-func newLogger(level string) (*slog.Logger, error) {
+// newLogger builds the process logger: text (logfmt) or JSON lines on
+// stderr. franz-go and pgx log through it (kslog; postgres.Options.Logger).
+func newLogger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
 }
 
 // roleCmd builds a subcommand whose flags are registered by groups.
@@ -63,7 +72,7 @@ func roleCmd(use, short, long string, groups func(*flagSet), run func(ctx contex
 			if fs.err != nil {
 				return fs.err
 			}
-			log, err := newLogger(o.LogLevel)
+			log, err := newLogger(o.LogLevel, o.LogFormat)
 			if err != nil {
 				return err
 			}

@@ -46,6 +46,7 @@ type Options struct {
 	Linger                     time.Duration
 	InstanceID                 string
 	LogLevel                   string
+	LogFormat                  string
 	CommandDeadline            time.Duration
 	HoldExpiryInterval         time.Duration
 }
@@ -79,6 +80,7 @@ func defaultOptions() Options {
 		DBLockTimeout:              5 * time.Second,
 		DBIdleInTransactionTimeout: 5 * time.Second,
 		LogLevel:                   "info",
+		LogFormat:                  "text",
 		CommandDeadline:            time.Hour,
 		HoldExpiryInterval:         time.Second,
 	}
@@ -252,6 +254,7 @@ func (f *flagSet) dur(p *time.Duration, name, env, usage string) {
 // The flag groups, shared by the roles that need them.
 func (f *flagSet) common() {
 	f.str(&f.o.LogLevel, "log-level", "ORDO_LOG_LEVEL", "log level: debug, info, warn, error")
+	f.str(&f.o.LogFormat, "log-format", "ORDO_LOG_FORMAT", "log format: text (logfmt) or json (one object per line)")
 }
 
 // deadline is shared by the API (which stamps it on each command) and the

@@ -56,7 +56,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	}
 	a := &API{log: log, drain: o.DrainTimeout}
 	var err error
-	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o)); err != nil {
+	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log)); err != nil {
 		return nil, err
 	}
 	if err := ensureTopics(ctx, o, a.store, log); err != nil {
@@ -182,7 +182,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	if err := o.Validate(roleConsumer); err != nil {
 		return nil, err
 	}
-	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o))
+	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log))
 	if err != nil {
 		return nil, err
 	}
@@ -259,8 +259,9 @@ func (c *Consumer) Close() {
 }
 
 // storeOptions are the store's settings for the api and consumer roles.
-func storeOptions(o Options) postgres.Options {
+func storeOptions(o Options, log *slog.Logger) postgres.Options {
 	return postgres.Options{
+		Logger:                   log,
 		MaxConns:                 int32(o.DBMaxConns),
 		StatementTimeout:         o.DBStatementTimeout,
 		LockTimeout:              o.DBLockTimeout,

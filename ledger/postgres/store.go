@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -44,6 +45,9 @@ type Options struct {
 	// (0: DefaultCacheAccounts; negative: no cache, every batch takes the
 	// locked way). When full it starts over.
 	CacheAccounts int
+	// Logger, when set, receives pgx's log: failed statements at warn, and
+	// every statement at debug when the logger is enabled at debug.
+	Logger *slog.Logger
 	// CacheCommands: how many decided command IDs each partition owner's
 	// cache remembers, so that a retry of one is answered from memory (0:
 	// DefaultCacheCommands). When full the oldest is forgotten.
@@ -78,6 +82,9 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	for name, v := range o.runtimeParams() {
 		cfg.ConnConfig.RuntimeParams[name] = v
+	}
+	if o.Logger != nil {
+		cfg.ConnConfig.Tracer = queryTracer(o.Logger)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

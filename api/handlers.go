@@ -136,7 +136,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		// The submission answers every request sharing the call, so it
 		// belongs to none of them: a leader that hangs up does not cancel
 		// it.
-		go s.submitCall(call, cmd, start.Add(s.cfg.ProduceTimeout))
+		go s.submitCall(context.WithoutCancel(c.Request().Context()), call, cmd, start.Add(s.cfg.ProduceTimeout))
 	}
 
 	// Wait for the broker's acknowledgement. Its end is bounded by the
@@ -213,9 +213,10 @@ func (s *Server) accepted(c echo.Context, cmd ledger.Command) error {
 }
 
 // submitCall produces a call's command, waiting for the broker's
-// acknowledgement until deadline, and records how it ended.
-func (s *Server) submitCall(c *call, cmd ledger.Command, deadline time.Time) {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+// acknowledgement until deadline, and records how it ended. parent carries
+// the leader's trace, not its cancellation.
+func (s *Server) submitCall(parent context.Context, c *call, cmd ledger.Command, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
 	_, err := s.submit.Submit(ctx, cmd, s.cfg.Reply)
 	s.inflight.submitted(c, time.Now(), err)

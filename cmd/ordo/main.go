@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,6 +77,16 @@ func roleCmd(use, short, long string, groups func(*flagSet), run func(ctx contex
 			if err != nil {
 				return err
 			}
+			tel, err := tracingFromEnv(cmd.Context(), use)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				tel.close(ctx)
+			}()
+			o.telemetry = tel
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			return run(ctx, o, log)

@@ -49,6 +49,10 @@ type Options struct {
 	LogFormat                  string
 	CommandDeadline            time.Duration
 	HoldExpiryInterval         time.Duration
+
+	// telemetry is the process's tracing (nil: off), set up from the
+	// OTEL_* environment by the role's command, not by a flag.
+	telemetry *telemetry
 }
 
 // Defaults, each overridable by flag or environment variable.

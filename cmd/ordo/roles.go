@@ -63,7 +63,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		a.Close()
 		return nil, err
 	}
-	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log}); err != nil {
+	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log, ClientOpts: o.telemetry.kafkaOpts()}); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if instance == "" {
 		instance = uuid.NewString()
 	}
-	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log); err != nil {
+	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log, o.telemetry.kafkaOpts()...); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -82,6 +82,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		CommandDeadline: o.CommandDeadline,
 		Reply:           a.replies.Route(),
 		Logger:          log,
+		Tracing:         o.telemetry != nil,
 	}, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 		a.Close()
@@ -199,6 +200,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
 		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,
+		ClientOpts: o.telemetry.kafkaOpts(), Tracer: o.telemetry.recordTracer(),
 	}, store)
 	if err != nil {
 		store.Close()
@@ -262,6 +264,7 @@ func (c *Consumer) Close() {
 func storeOptions(o Options, log *slog.Logger) postgres.Options {
 	return postgres.Options{
 		Logger:                   log,
+		Tracer:                   o.telemetry.pgxTracer(),
 		MaxConns:                 int32(o.DBMaxConns),
 		StatementTimeout:         o.DBStatementTimeout,
 		LockTimeout:              o.DBLockTimeout,

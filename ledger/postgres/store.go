@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-dev/ordo/ledger"
@@ -48,6 +49,8 @@ type Options struct {
 	// Logger, when set, receives pgx's log: failed statements at warn, and
 	// every statement at debug when the logger is enabled at debug.
 	Logger *slog.Logger
+	// Tracer, when set, traces every statement (otelpgx's tracer).
+	Tracer pgx.QueryTracer
 	// CacheCommands: how many decided command IDs each partition owner's
 	// cache remembers, so that a retry of one is answered from memory (0:
 	// DefaultCacheCommands). When full the oldest is forgotten.
@@ -83,8 +86,18 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	for name, v := range o.runtimeParams() {
 		cfg.ConnConfig.RuntimeParams[name] = v
 	}
+	var tracers []pgx.QueryTracer
 	if o.Logger != nil {
-		cfg.ConnConfig.Tracer = queryTracer(o.Logger)
+		tracers = append(tracers, queryTracer(o.Logger))
+	}
+	if o.Tracer != nil {
+		tracers = append(tracers, o.Tracer)
+	}
+	switch len(tracers) {
+	case 1:
+		cfg.ConnConfig.Tracer = tracers[0]
+	case 2:
+		cfg.ConnConfig.Tracer = multitracer.New(tracers...)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -136,7 +136,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		// The submission answers every request sharing the call, so it
 		// belongs to none of them: a leader that hangs up does not cancel
 		// it.
-		go s.submitCall(call, cmd, start.Add(s.cfg.ProduceTimeout))
+		go s.submitCall(context.WithoutCancel(c.Request().Context()), call, cmd, start.Add(s.cfg.ProduceTimeout))
 	}
 
 	// Wait for the broker's acknowledgement. Its end is bounded by the
@@ -160,7 +160,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		}
 		p, internal := errorProblem(call.subErr)
 		if internal {
-			s.log.Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
+			s.logFor(c).Warn("submit command", "command_id", cmd.ID, "err", call.subErr)
 		}
 		if p.Code == codeUnavailable {
 			return s.outcomeUnknown(c, cmd, key != "")
@@ -194,7 +194,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 		return ctx.Err()
 	}
 	if !errors.Is(err, ledger.ErrNotFound) {
-		s.log.Warn("read outcome after the wait budget", "command_id", cmd.ID, "err", err)
+		s.logFor(c).Warn("read outcome after the wait budget", "command_id", cmd.ID, "err", err)
 	}
 	return s.accepted(c, cmd)
 }
@@ -213,9 +213,10 @@ func (s *Server) accepted(c echo.Context, cmd ledger.Command) error {
 }
 
 // submitCall produces a call's command, waiting for the broker's
-// acknowledgement until deadline, and records how it ended.
-func (s *Server) submitCall(c *call, cmd ledger.Command, deadline time.Time) {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+// acknowledgement until deadline, and records how it ended. parent carries
+// the leader's trace, not its cancellation.
+func (s *Server) submitCall(parent context.Context, c *call, cmd ledger.Command, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
 	_, err := s.submit.Submit(ctx, cmd, s.cfg.Reply)
 	s.inflight.submitted(c, time.Now(), err)
@@ -338,7 +339,7 @@ func (s *Server) readFailed(c echo.Context, err error) error {
 	if !errors.Is(err, ledger.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	s.log.Warn("read from the store", "path", c.Request().URL.Path, "err", err)
+	s.logFor(c).Warn("read from the store", "path", c.Request().URL.Path, "err", err)
 	return s.unavailable(c, "the database did not answer in time")
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/net/netutil"
 
 	"github.com/ordo-dev/ordo/ledger"
@@ -65,6 +66,10 @@ type Config struct {
 	CommandDeadline time.Duration
 	// Now is the clock deadlines are read from. Default time.Now.
 	Now func() time.Time
+	// Tracing: serve every request in an OpenTelemetry span (from the
+	// global tracer provider, continuing the caller's trace from its
+	// traceparent header), named by its route. Off: no tracing cost.
+	Tracing bool
 }
 
 // Server serves the HTTP API.
@@ -112,6 +117,10 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(middleware.Recover())
+	e.Use(requestID)
+	if cfg.Tracing {
+		e.Use(spanRoute)
+	}
 	e.Use(s.metrics.middleware(e)) // outside the body limit, so a 413 is observed too
 	e.Use(s.bodyLimit)
 
@@ -178,8 +187,12 @@ func (s *Server) HTTPServer(c HTTPConfig) *http.Server {
 	def(&c.ReadTimeout, 15*time.Second)
 	def(&c.WriteTimeout, 30*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
+	var h http.Handler = s.echo
+	if s.cfg.Tracing {
+		h = otelhttp.NewHandler(s.echo, "ordo.api", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
+	}
 	return &http.Server{
-		Handler:           s.echo,
+		Handler:           h,
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
@@ -267,7 +280,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.As(err, &readErr):
 		// The client sent less than it announced, hung up or was too slow:
 		// its doing, answered in case it still listens, logged at debug.
-		s.log.Debug("request body not read in full", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		s.logFor(c).Debug("request body not read in full", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		p = newProblem(codeInvalidRequest, bodyReadDetail(err))
 		p.Field = "body"
 	case errors.As(err, &he):
@@ -285,7 +298,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		p, logIt = errorProblem(err)
 	}
 	if logIt {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		s.logFor(c).Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
 	if err := s.problem(c, p); err != nil {
 		s.log.Debug("write problem", "err", err)

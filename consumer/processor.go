@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/wire"
@@ -87,6 +88,19 @@ type Config struct {
 	Recheck time.Duration
 
 	Logger *slog.Logger // default slog.Default()
+	// ClientOpts are added to the Kafka client's options last (TLS, SASL,
+	// tracing hooks).
+	ClientOpts []kgo.Opt
+	// Tracer, when set, gives every applied record a processing span
+	// (continuing the trace its producer put in its headers); the batch's
+	// transaction runs in a span under its first record's, linked to the
+	// others', and each reply is produced in its record's span.
+	Tracer RecordTracer
+}
+
+// RecordTracer starts a record's processing span: franz-go's kotel.Tracer.
+type RecordTracer interface {
+	WithProcessSpan(r *kgo.Record) (context.Context, trace.Span)
 }
 
 func (c *Config) setDefaults() error {
@@ -178,7 +192,7 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), now: time.Now,
 		workers: map[int32]*worker{}, stalls: map[int32]*stall{}, assigned: map[int32]bool{}}
 	p.metrics = newMetrics(p)
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -209,7 +223,7 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.WithLogger(kslog.New(p.log)),
-	)
+	}, cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}

@@ -109,10 +109,12 @@ func (a *applier) apply(batch []fetched) {
 		parts[i].recs = append(parts[i].recs, f.recs...)
 		parts[i].decoded = append(parts[i].decoded, f.decoded...)
 	}
-	a.applyParts(parts)
+	ctx, end := a.p.traceBatch(parts)
+	defer end()
+	a.applyParts(ctx, parts)
 }
 
-func (a *applier) applyParts(parts []*pending) {
+func (a *applier) applyParts(base context.Context, parts []*pending) {
 	for {
 		parts = slices.DeleteFunc(parts, func(pt *pending) bool { return pt.w.halted.Load() })
 		if len(parts) == 0 {
@@ -123,7 +125,7 @@ func (a *applier) applyParts(parts []*pending) {
 			batches[i] = ledger.PartitionBatch{Claim: pt.w.claim, Records: pt.decoded}
 		}
 		began := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.BatchTimeout)
+		ctx, cancel := context.WithTimeout(base, a.p.cfg.BatchTimeout)
 		results, err := a.p.store.ApplyBatches(ctx, batches)
 		cancel()
 		var fenced *ledger.FencedError
@@ -152,7 +154,7 @@ func (a *applier) applyParts(parts []*pending) {
 		case len(parts) > 1:
 			a.p.log.Warn("batch of several partitions failed; retrying each partition on its own", "partitions", len(parts), "err", err)
 			for _, pt := range parts {
-				a.applyParts([]*pending{pt})
+				a.applyParts(base, []*pending{pt})
 			}
 			return
 		}
@@ -270,7 +272,7 @@ func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 			continue
 		}
 		id := out.CommandID
-		p.cl.Produce(context.Background(), &kgo.Record{
+		p.cl.Produce(p.replyContext(r), &kgo.Record{
 			Topic:     topic,
 			Partition: int32(partition),
 			Key:       []byte(id),

@@ -34,6 +34,9 @@ type Config struct {
 	// minimum); default 10s.
 	DeliveryTimeout time.Duration
 	Logger          *slog.Logger // default slog.Default()
+	// ClientOpts are added to the Kafka client's options last (TLS, SASL,
+	// tracing hooks).
+	ClientOpts []kgo.Opt
 }
 
 // Producer submits commands.
@@ -53,7 +56,7 @@ func New(cfg Config) (*Producer, error) {
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = 10 * time.Second
 	}
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
@@ -61,7 +64,8 @@ func New(cfg Config) (*Producer, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.WithLogger(kslog.New(cfg.Logger.With("component", "producer"))),
-	)
+	}
+	cl, err := kgo.NewClient(append(opts, cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}

@@ -35,8 +35,11 @@ type Listener struct {
 // NewListener positions a listener at the current end of its reply
 // partition, so that every reply to a command submitted after it returns is
 // seen.
-func NewListener(ctx context.Context, brokers []string, topic, instanceID string, log *slog.Logger) (*Listener, error) {
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+//
+// opts are added to its Kafka clients' options last (TLS, SASL, tracing
+// hooks).
+func NewListener(ctx context.Context, brokers []string, topic, instanceID string, log *slog.Logger, opts ...kgo.Opt) (*Listener, error) {
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -64,12 +67,12 @@ func NewListener(ctx context.Context, brokers []string, topic, instanceID string
 	if !ok || end.Err != nil {
 		return nil, fmt.Errorf("reply topic %s partition %d end offset: %v", topic, partition, end.Err)
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(end.Offset)}}),
-		kgo.FetchMaxWait(100*time.Millisecond), // replies are latency-sensitive
+		kgo.FetchMaxWait(100 * time.Millisecond), // replies are latency-sensitive
 		kgo.WithLogger(kslog.New(log.With("component", "replies"))),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,13 +42,22 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 	return root
 }
 
-// newLogger builds the process logger.
-func newLogger(level string) (*slog.Logger, error) {
+// newLogger builds the process logger: text (logfmt) or JSON lines on
+// stderr. franz-go and pgx log through it (kslog; postgres.Options.Logger).
+func newLogger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
 }
 
 // roleCmd builds a subcommand whose flags are registered by groups.
@@ -63,10 +73,20 @@ func roleCmd(use, short, long string, groups func(*flagSet), run func(ctx contex
 			if fs.err != nil {
 				return fs.err
 			}
-			log, err := newLogger(o.LogLevel)
+			log, err := newLogger(o.LogLevel, o.LogFormat)
 			if err != nil {
 				return err
 			}
+			tel, err := tracingFromEnv(cmd.Context(), use)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				tel.close(ctx)
+			}()
+			o.telemetry = tel
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			return run(ctx, o, log)

@@ -55,8 +55,13 @@ type Options struct {
 	Linger                     time.Duration
 	InstanceID                 string
 	LogLevel                   string
+	LogFormat                  string
 	CommandDeadline            time.Duration
 	HoldExpiryInterval         time.Duration
+
+	// telemetry is the process's tracing (nil: off), set up from the
+	// OTEL_* environment by the role's command, not by a flag.
+	telemetry *telemetry
 }
 
 // Defaults, each overridable by flag or environment variable.
@@ -92,6 +97,7 @@ func defaultOptions() Options {
 		DBLockTimeout:              5 * time.Second,
 		DBIdleInTransactionTimeout: 5 * time.Second,
 		LogLevel:                   "info",
+		LogFormat:                  "text",
 		CommandDeadline:            time.Hour,
 		HoldExpiryInterval:         time.Second,
 	}
@@ -286,6 +292,7 @@ func (f *flagSet) dur(p *time.Duration, name, env, usage string) {
 // The flag groups, shared by the roles that need them.
 func (f *flagSet) common() {
 	f.str(&f.o.LogLevel, "log-level", "ORDO_LOG_LEVEL", "log level: debug, info, warn, error")
+	f.str(&f.o.LogFormat, "log-format", "ORDO_LOG_FORMAT", "log format: text (logfmt) or json (one object per line)")
 }
 
 // deadline is shared by the API (which stamps it on each command) and the

@@ -58,14 +58,14 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	}
 	a := &API{log: log, drain: o.DrainTimeout}
 	var err error
-	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o)); err != nil {
+	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log)); err != nil {
 		return nil, err
 	}
 	if err := ensureTopics(ctx, o, a.store, log); err != nil {
 		a.Close()
 		return nil, err
 	}
-	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log}); err != nil {
+	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log, ClientOpts: o.telemetry.kafkaOpts()}); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if instance == "" {
 		instance = uuid.NewString()
 	}
-	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log); err != nil {
+	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log, o.telemetry.kafkaOpts()...); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -84,6 +84,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		CommandDeadline: o.CommandDeadline,
 		Reply:           a.replies.Route(),
 		Logger:          log,
+		Tracing:         o.telemetry != nil,
 	}, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 		a.Close()
@@ -184,7 +185,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	if err := o.Validate(roleConsumer); err != nil {
 		return nil, err
 	}
-	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o))
+	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log))
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +202,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
 		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,
+		ClientOpts: o.telemetry.kafkaOpts(), Tracer: o.telemetry.recordTracer(),
 	}, store)
 	if err != nil {
 		store.Close()
@@ -261,8 +263,10 @@ func (c *Consumer) Close() {
 }
 
 // storeOptions are the store's settings for the api and consumer roles.
-func storeOptions(o Options) postgres.Options {
+func storeOptions(o Options, log *slog.Logger) postgres.Options {
 	return postgres.Options{
+		Logger:                   log,
+		Tracer:                   o.telemetry.pgxTracer(),
 		MaxConns:                 int32(o.DBMaxConns),
 		StatementTimeout:         o.DBStatementTimeout,
 		LockTimeout:              o.DBLockTimeout,

@@ -89,7 +89,7 @@ non-zero when a topic is missing or differs in a way that matters.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(cmd, false, func(ctx context.Context, adm *kadm.Client, _ *postgres.Store) error {
-				log, err := newLogger(o.LogLevel)
+				log, err := newLogger(o.LogLevel, o.LogFormat)
 				if err != nil {
 					return err
 				}

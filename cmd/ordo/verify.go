@@ -35,7 +35,7 @@ violation or when the checks could not run (the message says which).`,
 			if fs.err != nil {
 				return fs.err
 			}
-			if _, err := newLogger(o.LogLevel); err != nil {
+			if _, err := newLogger(o.LogLevel, o.LogFormat); err != nil {
 				return err
 			}
 			if o.DatabaseURL == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // DefaultPostgresImage is the official image, used unless
@@ -36,7 +37,13 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 		tcpostgres.WithDatabase("ordo"),
 		tcpostgres.WithUsername("ordo"),
 		tcpostgres.WithPassword("ordo"),
-		tcpostgres.BasicWaitStrategies(),
+		// As BasicWaitStrategies, with room for a loaded machine: the
+		// image's first start runs initdb, which took over a minute on a
+		// busy 2-core VM.
+		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute,
+			wait.ForLog("database system is ready to accept connections").WithOccurrence(2).WithStartupTimeout(3*time.Minute),
+			wait.ForListeningPort("5432/tcp").WithStartupTimeout(3*time.Minute),
+		),
 		testcontainers.WithCmdArgs("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"),
 	)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-dev/ordo/ledger"
@@ -44,6 +46,11 @@ type Options struct {
 	// (0: DefaultCacheAccounts; negative: no cache, every batch takes the
 	// locked way). When full it starts over.
 	CacheAccounts int
+	// Logger, when set, receives pgx's log: failed statements at warn, and
+	// every statement at debug when the logger is enabled at debug.
+	Logger *slog.Logger
+	// Tracer, when set, traces every statement (otelpgx's tracer).
+	Tracer pgx.QueryTracer
 	// CacheCommands: how many decided command IDs each partition owner's
 	// cache remembers, so that a retry of one is answered from memory (0:
 	// DefaultCacheCommands). When full the oldest is forgotten.
@@ -78,6 +85,19 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	for name, v := range o.runtimeParams() {
 		cfg.ConnConfig.RuntimeParams[name] = v
+	}
+	var tracers []pgx.QueryTracer
+	if o.Logger != nil {
+		tracers = append(tracers, queryTracer(o.Logger))
+	}
+	if o.Tracer != nil {
+		tracers = append(tracers, o.Tracer)
+	}
+	switch len(tracers) {
+	case 1:
+		cfg.ConnConfig.Tracer = tracers[0]
+	case 2:
+		cfg.ConnConfig.Tracer = multitracer.New(tracers...)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

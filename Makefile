@@ -7,6 +7,9 @@ IMAGE        ?= ordo-dev/ordo:dev
 # to run them against Apache Kafka instead.
 ORDO_TEST_KAFKA_IMAGE ?= $(IMAGE)
 export ORDO_TEST_KAFKA_IMAGE
+# The chaos suite (TestChaos) runs the API and consumer roles from this image.
+ORDO_TEST_IMAGE ?= $(IMAGE)
+export ORDO_TEST_IMAGE
 # On machines without a registry, ../shared/testimages provides a locally
 # built Postgres image and the testcontainers settings (see its README).
 SHARED_TESTIMAGES ?= ../shared/testimages
@@ -16,7 +19,7 @@ GOTEST_FLAGS ?= -count=1 -timeout 40m
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
-.PHONY: all build run test test-unit vet lint image test-images clean
+.PHONY: all build run test test-unit chaos vet lint image test-images clean
 
 all: build
 
@@ -31,6 +34,10 @@ run: build
 test: lint image test-images
 	@$(TEST_ENV); echo "postgres image: $${ORDO_TEST_POSTGRES_IMAGE:-postgres:16-alpine}, kafka image: $$ORDO_TEST_KAFKA_IMAGE"; \
 	$(GO) test $(GOTEST_FLAGS) ./...
+
+## chaos: only the chaos suite (containers, load and faults, then the audit; 3-4 minutes).
+chaos: image test-images
+	@$(TEST_ENV); $(GO) test -count=1 -timeout 15m -v -run 'TestChaos' ./cmd/ordo
 
 ## test-unit: the tests that need no Docker.
 test-unit:

@@ -226,6 +226,7 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 		"DATABASE_URL":          "postgres://ordo:ordo@postgres:5432/ordo?sslmode=disable",
 		"ORDO_PARTITIONS":       strconv.Itoa(chaosPartitions),
 		"ORDO_REPLY_PARTITIONS": "2",
+		"ORDO_CREATE_TOPICS":    "true",
 		"ORDO_DB_MAX_CONNS":     "4",
 		"ORDO_LOG_LEVEL":        "info",
 		"ORDO_OPS_ADDR":         "",

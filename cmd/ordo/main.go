@@ -37,7 +37,7 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd())
+	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd(), versionCmd())
 	return root
 }
 

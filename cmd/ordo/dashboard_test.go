@@ -71,7 +71,8 @@ func TestDashboardMetrics(t *testing.T) {
 // of histograms and summaries (_bucket, _sum, _count).
 func addFamilies(t *testing.T, names map[string]bool, text string) {
 	t.Helper()
-	families, err := expfmt.NewTextParser(model.LegacyValidation).TextToMetricFamilies(strings.NewReader(text))
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}

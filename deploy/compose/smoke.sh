@@ -68,10 +68,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# cid SERVICE: the service's container ID, from the docker CLI (a
+# docker-compose call takes seconds on a loaded machine).
+cid() {
+	docker ps -aq --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$1" | grep .
+}
+
 # port SERVICE PORT: the loopback address a container port is published on.
 port() {
 	local p
-	p="$(dc port "$1" "$2" 2>/dev/null | tail -1)"
+	p="$(docker port "$(cid "$1")" "$2/tcp" 2>/dev/null | head -1)"
 	[ -n "$p" ] || return 1
 	echo "127.0.0.1:${p##*:}"
 }
@@ -198,9 +204,9 @@ total=$((accounts * (1 + 2 * rounds)))
 half=$((rounds / 2))
 # The containers are killed with the docker CLI by ID (docker-compose takes
 # seconds per call on a loaded machine), each checked to be down.
-consumer2="$(dc ps -q consumer-2)"
-broker="$(dc ps -q kafka-1)"
-[ "$mode" = apache ] && broker="$(dc ps -q kafka-2)"
+consumer2="$(cid consumer-2)"
+broker="$(cid kafka-1)"
+[ "$mode" = apache ] && broker="$(cid kafka-2)"
 kill_container() { # NAME ID
 	docker kill -s KILL "$2" >/dev/null
 	[ "$(docker inspect --format '{{.State.Running}}' "$2")" = false ] || {

@@ -38,7 +38,7 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), topicsCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd())
+	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), topicsCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd(), versionCmd())
 	return root
 }
 

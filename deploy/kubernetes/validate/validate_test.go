@@ -24,7 +24,7 @@ func TestBase(t *testing.T) {
 		kinds[kindOf(o)]++
 	}
 	for kind, want := range map[string]int{
-		"Deployment": 2, "Service": 1, "PodDisruptionBudget": 2, "Job": 1, "ConfigMap": 1, "ServiceAccount": 1, "ScaledObject": 1,
+		"Deployment": 2, "Service": 1, "PodDisruptionBudget": 2, "Job": 2, "ConfigMap": 1, "ServiceAccount": 1, "ScaledObject": 1,
 	} {
 		if kinds[kind] != want {
 			t.Errorf("%d %s objects, want %d (all: %v)", kinds[kind], kind, want, kinds)

@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/ordo-dev/ordo/internal/strictjson"
+	"github.com/ordo-dev/ordo/ledger"
 )
 
 // errBodyRead is a request body that could not be read in full: the client
@@ -52,4 +55,48 @@ func bodyReadDetail(err error) string {
 	default:
 		return "the request body could not be read in full"
 	}
+}
+
+// journalFields are the members every command body may carry besides its
+// own: a reference and metadata, stored with the command's entry.
+// Request structs inline them.
+type journalFields struct {
+	Reference jsontext.Value `json:"reference"`
+	Metadata  jsontext.Value `json:"metadata"`
+}
+
+// read reads and checks the journal members into cmd.
+func (j journalFields) read(cmd *ledger.Command) error {
+	var err error
+	if len(j.Reference) > 0 {
+		if cmd.Reference, err = strictjson.String("reference", j.Reference); err != nil {
+			return err
+		}
+		if err := ledger.ValidateReference("reference", cmd.Reference); err != nil {
+			return err
+		}
+	}
+	if len(j.Metadata) > 0 {
+		m, err := strictjson.StringMap("metadata", j.Metadata)
+		if err != nil {
+			return err
+		}
+		if cmd.Metadata, err = ledger.NewMetadata("metadata", m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readCounterparty reads the optional external counterparty of a deposit,
+// withdrawal or capture into cmd.
+func readCounterparty(cmd *ledger.Command, v jsontext.Value) error {
+	if len(v) == 0 {
+		return nil
+	}
+	var err error
+	if cmd.Counterparty, err = strictjson.String("counterparty", v); err != nil {
+		return err
+	}
+	return ledger.ValidateCounterparty("counterparty", cmd.Counterparty)
 }

@@ -26,10 +26,14 @@ type openAccountRequest struct {
 	ID             jsontext.Value `json:"id"`
 	Currency       jsontext.Value `json:"currency"`
 	OverdraftLimit jsontext.Value `json:"overdraft_limit"`
+	journalFields  `json:",inline"`
 }
 
+// amountRequest is a deposit's or a withdrawal's body.
 type amountRequest struct {
-	Amount jsontext.Value `json:"amount"`
+	Amount        jsontext.Value `json:"amount"`
+	Counterparty  jsontext.Value `json:"counterparty"`
+	journalFields `json:",inline"`
 }
 
 type commandResponse struct {
@@ -65,6 +69,9 @@ func (s *Server) openAccount(c echo.Context) error {
 	if cmd.OverdraftLimit, err = strictjson.Limit("overdraft_limit", req.OverdraftLimit); err != nil {
 		return err
 	}
+	if err := req.read(&cmd); err != nil {
+		return err
+	}
 	return s.execute(c, cmd)
 }
 
@@ -86,11 +93,17 @@ func (s *Server) moveMoney(c echo.Context, kind ledger.Kind) error {
 	if err := decodeBody(c.Request().Body, &req); err != nil {
 		return err
 	}
-	amount, err := strictjson.Amount("amount", req.Amount)
-	if err != nil {
+	cmd := ledger.Command{Kind: kind, AccountID: id}
+	if cmd.Amount, err = strictjson.Amount("amount", req.Amount); err != nil {
 		return err
 	}
-	return s.execute(c, ledger.Command{Kind: kind, AccountID: id, Amount: amount})
+	if err := readCounterparty(&cmd, req.Counterparty); err != nil {
+		return err
+	}
+	if err := req.read(&cmd); err != nil {
+		return err
+	}
+	return s.execute(c, cmd)
 }
 
 // execute submits a validated command and answers with its outcome.

@@ -18,19 +18,26 @@ import (
 
 // The bodies of the hold and lifecycle commands.
 type holdRequest struct {
-	Amount    jsontext.Value `json:"amount"`
-	ExpiresIn jsontext.Value `json:"expires_in"`
+	Amount        jsontext.Value `json:"amount"`
+	ExpiresIn     jsontext.Value `json:"expires_in"`
+	journalFields `json:",inline"`
 }
 
 type captureRequest struct {
-	Amount jsontext.Value `json:"amount"`
+	Amount        jsontext.Value `json:"amount"`
+	Counterparty  jsontext.Value `json:"counterparty"`
+	journalFields `json:",inline"`
 }
 
 type overdraftRequest struct {
 	OverdraftLimit jsontext.Value `json:"overdraft_limit"`
+	journalFields  `json:",inline"`
 }
 
-type noFields struct{}
+// journalOnly is the optional body of release, freeze, unfreeze and close.
+type journalOnly struct {
+	journalFields `json:",inline"`
+}
 
 // Hold listing: pages of at most maxHoldPage holds, defaultHoldPage unless
 // asked.
@@ -82,6 +89,9 @@ func (s *Server) createHold(c echo.Context) error {
 			return err
 		}
 	}
+	if err := req.read(&cmd); err != nil {
+		return err
+	}
 	return s.execute(c, cmd)
 }
 
@@ -100,6 +110,12 @@ func (s *Server) captureHold(c echo.Context) error {
 			return err
 		}
 	}
+	if err := readCounterparty(&cmd, req.Counterparty); err != nil {
+		return err
+	}
+	if err := req.read(&cmd); err != nil {
+		return err
+	}
 	return s.execute(c, cmd)
 }
 
@@ -108,10 +124,15 @@ func (s *Server) releaseHold(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := decodeOptionalBody(c, &noFields{}); err != nil {
+	var req journalOnly
+	if err := decodeOptionalBody(c, &req); err != nil {
 		return err
 	}
-	return s.execute(c, ledger.Command{Kind: ledger.KindRelease, AccountID: account, HoldID: hold})
+	cmd := ledger.Command{Kind: ledger.KindRelease, AccountID: account, HoldID: hold}
+	if err := req.read(&cmd); err != nil {
+		return err
+	}
+	return s.execute(c, cmd)
 }
 
 func (s *Server) setOverdraftLimit(c echo.Context) error {
@@ -130,6 +151,9 @@ func (s *Server) setOverdraftLimit(c echo.Context) error {
 	if cmd.OverdraftLimit, err = strictjson.Limit("overdraft_limit", req.OverdraftLimit); err != nil {
 		return err
 	}
+	if err := req.read(&cmd); err != nil {
+		return err
+	}
 	return s.execute(c, cmd)
 }
 
@@ -141,10 +165,15 @@ func (s *Server) lifecycle(kind ledger.Kind) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := decodeOptionalBody(c, &noFields{}); err != nil {
+		var req journalOnly
+		if err := decodeOptionalBody(c, &req); err != nil {
 			return err
 		}
-		return s.execute(c, ledger.Command{Kind: kind, AccountID: id})
+		cmd := ledger.Command{Kind: kind, AccountID: id}
+		if err := req.read(&cmd); err != nil {
+			return err
+		}
+		return s.execute(c, cmd)
 	}
 }
 

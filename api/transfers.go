@@ -18,6 +18,9 @@ type transferRequest struct {
 	To       jsontext.Value `json:"to"`
 	Amount   jsontext.Value `json:"amount"`
 	Currency jsontext.Value `json:"currency"`
+	// The transfer's reference and metadata go with its debit, its
+	// credit and any refund.
+	journalFields `json:",inline"`
 }
 
 // createTransfer starts a transfer: a command on the source account, whose
@@ -52,6 +55,9 @@ func (s *Server) createTransfer(c echo.Context) error {
 		return err
 	}
 	if err := ledger.ValidateCurrency("currency", cmd.Currency); err != nil {
+		return err
+	}
+	if err := req.read(&cmd); err != nil {
 		return err
 	}
 	return s.execute(c, cmd)

@@ -59,9 +59,18 @@ type Command struct {
 	HoldID string
 	// HoldFor is how long a new hold lasts (0: DefaultHoldFor).
 	HoldFor time.Duration
-	// Counterparty is the other account of a transfer step: the
-	// destination of a transfer, the source of a transfer_credit.
+	// Counterparty is the other side of the command's entry. For a
+	// transfer step it is the other account: the destination of a
+	// transfer, the source of a transfer_credit. For a deposit, withdrawal
+	// or capture it is optional and names an external counterparty
+	// (ValidateCounterparty); empty is DefaultCounterparty.
 	Counterparty string
+	// Reference and Metadata are the caller's, optional on every kind,
+	// stored with the command's entry as given (ValidateReference,
+	// NewMetadata). A transfer passes its own on to its credit and settle
+	// steps, so both accounts' entries carry them.
+	Reference string
+	Metadata  Metadata
 	// TransferID names the transfer of a transfer_credit or
 	// transfer_settle.
 	TransferID string
@@ -139,6 +148,19 @@ func (c Command) Validate() error {
 		}
 		return nil
 	}
+	externalCounterparty := func() error {
+		if c.Counterparty == "" {
+			return nil
+		}
+		return ValidateCounterparty("counterparty", c.Counterparty)
+	}
+	// Every kind may carry a reference and metadata.
+	if err := ValidateReference("reference", c.Reference); err != nil {
+		return err
+	}
+	if err := c.Metadata.validate("metadata"); err != nil {
+		return err
+	}
 	// Fields a kind does not use must be empty, so a command means one
 	// thing whoever produced it.
 	// Which optional members are set, as bits of memberNames; each kind
@@ -160,7 +182,11 @@ func (c Command) Validate() error {
 		}
 	case KindDeposit, KindWithdrawal:
 		unused &^= mAmount
+		unused &^= mCounterparty
 		err = amount(true)
+		if err == nil {
+			err = externalCounterparty()
+		}
 	case KindHold:
 		unused &^= mAmount
 		unused &^= mExpiresIn
@@ -170,8 +196,12 @@ func (c Command) Validate() error {
 	case KindCapture:
 		unused &^= mAmount
 		unused &^= mHoldID
+		unused &^= mCounterparty
 		if err = amount(false); err == nil {
 			err = ValidateCommandID("hold_id", c.HoldID)
+		}
+		if err == nil {
+			err = externalCounterparty()
 		}
 	case KindRelease, KindExpireHold:
 		unused &^= mHoldID
@@ -225,6 +255,14 @@ func (c Command) Validate() error {
 // its deadline and its log time. Two requests that reuse an idempotency key
 // must have equal fingerprints; otherwise the second is a different request
 // and is refused.
+//
+// The journal fields are part of it, because they change what is stored:
+// a retry with another reference, other metadata or another counterparty
+// is another request. An external counterparty equal to the default counts
+// as none, so "counterparty": "external" and no counterparty are the same
+// request (and deposits stored before counterparties existed keep their
+// fingerprints). Metadata counts in its canonical form, so the order of
+// its keys does not matter.
 func (c Command) Fingerprint() []byte {
 	h := sha256.New()
 	field := func(s string) {
@@ -250,10 +288,19 @@ func (c Command) Fingerprint() []byte {
 		num(int64(c.HoldFor))
 		num(c.IfMatch)
 	}
-	if c.Counterparty != "" || c.TransferID != "" || c.Reason != "" {
-		field(c.Counterparty)
+	counterparty := c.Counterparty
+	if c.Kind.ExternalCounterparty() && counterparty == DefaultCounterparty {
+		counterparty = ""
+	}
+	if counterparty != "" || c.TransferID != "" || c.Reason != "" {
+		field(counterparty)
 		field(c.TransferID)
 		field(string(c.Reason))
+	}
+	if c.Reference != "" || c.Metadata != "" {
+		field("\x00journal") // not a valid hold ID: this block cannot read as the one above
+		field(c.Reference)
+		field(string(c.Metadata))
 	}
 	return h.Sum(nil)
 }

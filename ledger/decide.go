@@ -163,6 +163,7 @@ func Decide(st State, cmd Command) Decision {
 		d.Emit = &Command{
 			ID: TransferCreditID(t.ID), Kind: KindTransferCredit, AccountID: t.To, Counterparty: t.From,
 			Amount: t.Amount, Currency: t.Currency, TransferID: t.ID,
+			Reference: cmd.Reference, Metadata: cmd.Metadata,
 		}
 		return d
 
@@ -187,6 +188,9 @@ func Decide(st State, cmd Command) Decision {
 			next.Balance += refund
 		}
 		d := apply(st, cmd, next, nil, refund)
+		if refund != 0 {
+			d.Entry.Counterparty = t.To
+		}
 		d.Transfer, d.Outcome.Transfer = &settled, &settled
 		return d
 
@@ -201,7 +205,10 @@ func Decide(st State, cmd Command) Decision {
 // another currency, or a balance past the limit refuses it.
 func credit(st State, cmd Command) Decision {
 	settle := func(reason Code) *Command {
-		return &Command{ID: TransferSettleID(cmd.TransferID), Kind: KindTransferSettle, AccountID: cmd.Counterparty, TransferID: cmd.TransferID, Reason: reason}
+		return &Command{
+			ID: TransferSettleID(cmd.TransferID), Kind: KindTransferSettle, AccountID: cmd.Counterparty, TransferID: cmd.TransferID, Reason: reason,
+			Reference: cmd.Reference, Metadata: cmd.Metadata,
+		}
 	}
 	refuseCredit := func(code Code, detail string) Decision {
 		d := refuse(st, cmd, code, detail)
@@ -286,8 +293,25 @@ func apply(st State, cmd Command, next Account, hold *Hold, amount int64) Decisi
 		Entry: &Entry{
 			AccountID: next.ID, Version: next.Version, CommandID: cmd.ID,
 			Kind: cmd.Kind, Amount: amount, BalanceAfter: next.Balance,
+			Counterparty: entryCounterparty(cmd, amount), Reference: cmd.Reference, Metadata: cmd.Metadata,
+			StatusAfter: next.Status, HeldAfter: next.Held, InFlightAfter: next.InFlight, OverdraftLimitAfter: next.OverdraftLimit,
 		},
 	}
+}
+
+// entryCounterparty is the other side of an applied command's entry: none
+// when it moves no money, the named external counterparty (or the
+// default) for a deposit, withdrawal or capture, the other account for a
+// transfer's debit or credit. (A refund's, the transfer's destination, is
+// set where it is decided.)
+func entryCounterparty(cmd Command, amount int64) string {
+	switch {
+	case amount == 0:
+		return ""
+	case cmd.Kind.ExternalCounterparty() && cmd.Counterparty == "":
+		return DefaultCounterparty
+	}
+	return cmd.Counterparty
 }
 
 // refuse returns the decision for a refused command: nothing changes; the

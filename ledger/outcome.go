@@ -82,4 +82,18 @@ type Entry struct {
 	Kind         Kind
 	Amount       int64
 	BalanceAfter int64
+	// Counterparty is the other side: the external counterparty of a
+	// deposit, withdrawal or capture (HasExternalSide), the other account
+	// of a transfer's debit, credit or refund, empty for an entry that
+	// moves no money.
+	Counterparty string
+	// Reference and Metadata are the command's, as the caller sent them.
+	Reference string
+	Metadata  Metadata
+	// The account's state after the entry (with BalanceAfter): the
+	// account as it stood at this version.
+	StatusAfter         AccountStatus
+	HeldAfter           int64
+	InFlightAfter       int64
+	OverdraftLimitAfter int64
 }

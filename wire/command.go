@@ -47,11 +47,16 @@ const (
 //	{"v":1,"kind":"hold","account_id":"alice","amount":30,"expires_in":"15m0s"}
 //	{"v":1,"kind":"capture","account_id":"alice","hold_id":"hold-…","amount":20,"if_match":7}
 //	{"v":1,"kind":"withdrawal","account_id":"alice","amount":25,"deadline":"2026-11-30T13:00:00.000Z"}
+//	{"v":1,"kind":"deposit","account_id":"alice","amount":100,"counterparty":"bank:acme","reference":"inv-7","metadata":{"order":"42"}}
 //
 // It is read under the rules of package strictjson, the same as the HTTP
 // bodies: exact names, no duplicates, no nulls, integers as plain digits.
 // Each kind has its own members (kindMembers); a member of another kind is
-// refused, not ignored. Every kind may carry:
+// refused, not ignored. Every kind takes the optional journal members
+// reference (a string) and metadata (a flat object of strings, in any key
+// order), and deposit, withdrawal and capture an optional external
+// counterparty; envelopes written before these members existed read as
+// before. Every kind may also carry:
 //
 //   - if_match (optional): the account version the command requires where
 //     it is applied, or "*" for "the account exists"; otherwise it is
@@ -73,6 +78,8 @@ type rawEnvelope struct {
 	Counterparty   jsontext.Value `json:"counterparty"`
 	TransferID     jsontext.Value `json:"transfer_id"`
 	Reason         jsontext.Value `json:"reason"`
+	Reference      jsontext.Value `json:"reference"`
+	Metadata       jsontext.Value `json:"metadata"`
 	IfMatch        jsontext.Value `json:"if_match"`
 	Deadline       jsontext.Value `json:"deadline"`
 }
@@ -80,20 +87,20 @@ type rawEnvelope struct {
 // kindMembers are the members each kind takes besides v, kind, account_id,
 // if_match and deadline; a required one is marked with a '!'.
 var kindMembers = map[ledger.Kind][]string{
-	ledger.KindOpenAccount:       {"!currency", "overdraft_limit"},
-	ledger.KindDeposit:           {"!amount"},
-	ledger.KindWithdrawal:        {"!amount"},
-	ledger.KindHold:              {"!amount", "expires_in"},
-	ledger.KindCapture:           {"!hold_id", "amount"},
-	ledger.KindRelease:           {"!hold_id"},
-	ledger.KindExpireHold:        {"!hold_id"},
-	ledger.KindSetOverdraftLimit: {"!overdraft_limit"},
-	ledger.KindFreeze:            {},
-	ledger.KindUnfreeze:          {},
-	ledger.KindClose:             {},
-	ledger.KindTransfer:          {"!amount", "!currency", "!counterparty"},
-	ledger.KindTransferCredit:    {"!amount", "!currency", "!counterparty", "!transfer_id"},
-	ledger.KindTransferSettle:    {"!transfer_id", "reason"},
+	ledger.KindOpenAccount:       {"!currency", "overdraft_limit", "reference", "metadata"},
+	ledger.KindDeposit:           {"!amount", "counterparty", "reference", "metadata"},
+	ledger.KindWithdrawal:        {"!amount", "counterparty", "reference", "metadata"},
+	ledger.KindHold:              {"!amount", "expires_in", "reference", "metadata"},
+	ledger.KindCapture:           {"!hold_id", "amount", "counterparty", "reference", "metadata"},
+	ledger.KindRelease:           {"!hold_id", "reference", "metadata"},
+	ledger.KindExpireHold:        {"!hold_id", "reference", "metadata"},
+	ledger.KindSetOverdraftLimit: {"!overdraft_limit", "reference", "metadata"},
+	ledger.KindFreeze:            {"reference", "metadata"},
+	ledger.KindUnfreeze:          {"reference", "metadata"},
+	ledger.KindClose:             {"reference", "metadata"},
+	ledger.KindTransfer:          {"!amount", "!currency", "!counterparty", "reference", "metadata"},
+	ledger.KindTransferCredit:    {"!amount", "!currency", "!counterparty", "!transfer_id", "reference", "metadata"},
+	ledger.KindTransferSettle:    {"!transfer_id", "reason", "reference", "metadata"},
 }
 
 // member returns the raw value of one of kindMemberNames (a switch, not a
@@ -116,13 +123,17 @@ func (env *rawEnvelope) member(name string) jsontext.Value {
 		return env.TransferID
 	case "reason":
 		return env.Reason
+	case "reference":
+		return env.Reference
+	case "metadata":
+		return env.Metadata
 	}
 	return nil
 }
 
 // kindMemberNames are the members of kindMembers, in the order they are
 // checked.
-var kindMemberNames = []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in", "counterparty", "transfer_id", "reason"}
+var kindMemberNames = []string{"amount", "currency", "overdraft_limit", "hold_id", "expires_in", "counterparty", "transfer_id", "reason", "reference", "metadata"}
 
 // deadlineLayout writes deadlines in UTC with milliseconds.
 const deadlineLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -179,12 +190,26 @@ func EncodeCommand(cmd ledger.Command) ([]byte, error) {
 				err = str("expires_in", cmd.HoldFor.String())
 			}
 		case "counterparty":
-			err = str("counterparty", cmd.Counterparty)
+			if required || cmd.Counterparty != "" {
+				err = str("counterparty", cmd.Counterparty)
+			}
 		case "transfer_id":
 			err = str("transfer_id", cmd.TransferID)
 		case "reason":
 			if cmd.Reason != "" {
 				err = str("reason", string(cmd.Reason))
+			}
+		case "reference":
+			if cmd.Reference != "" {
+				err = str("reference", cmd.Reference)
+			}
+		case "metadata":
+			if cmd.Metadata != "" {
+				// Already a JSON object, in the canonical form
+				// ledger.NewMetadata makes; any other is refused
+				// where the record is decoded (Command.Validate).
+				b = append(b, `,"metadata":`...)
+				b = append(b, cmd.Metadata...)
 			}
 		}
 	}
@@ -261,13 +286,22 @@ func DecodeCommand(id string, value []byte) (ledger.Command, error) {
 		case "expires_in":
 			cmd.HoldFor, err = Duration(name, v)
 		case "counterparty":
-			cmd.Counterparty, err = strictjson.String(name, v)
+			if cmd.Counterparty, err = strictjson.String(name, v); err == nil && cmd.Counterparty == "" {
+				err = &ledger.FieldError{Field: name, Reason: "must not be empty (leave it out for the default, " + ledger.DefaultCounterparty + ")"}
+			}
 		case "transfer_id":
 			cmd.TransferID, err = strictjson.String(name, v)
 		case "reason":
 			var r string
 			r, err = strictjson.String(name, v)
 			cmd.Reason = ledger.Code(r)
+		case "reference":
+			cmd.Reference, err = strictjson.String(name, v)
+		case "metadata":
+			var m map[string]string
+			if m, err = strictjson.StringMap(name, v); err == nil {
+				cmd.Metadata, err = ledger.NewMetadata(name, m)
+			}
 		}
 		if err != nil {
 			return ledger.Command{}, err

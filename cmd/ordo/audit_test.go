@@ -77,6 +77,39 @@ func (e *env) auditLedger() {
 		e.t.Errorf("%d holds were settled more than once", twice)
 	}
 	e.auditTransfers()
+	e.auditJournal()
+}
+
+// auditJournal checks the double entry: per currency the entries, their
+// external sides and the money in flight sum to zero, and every entry of a
+// deposit, withdrawal or capture that moves money has exactly its mirror
+// (the opposite amount, its currency and counterparty), nothing else.
+func (e *env) auditJournal() {
+	e.t.Helper()
+	ctx := context.Background()
+	var unbalanced int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT currency FROM (
+			SELECT a.currency, en.amount FROM entries en JOIN accounts a ON a.id = en.account_id
+			UNION ALL SELECT currency, amount FROM external_entries
+			UNION ALL SELECT currency, in_flight FROM accounts) u
+		GROUP BY currency HAVING sum(amount) <> 0) d`).Scan(&unbalanced); err != nil {
+		e.t.Fatal(err)
+	}
+	if unbalanced != 0 {
+		e.t.Errorf("%d currencies' journals do not sum to zero", unbalanced)
+	}
+	var unmirrored int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM entries en
+		JOIN accounts a ON a.id = en.account_id
+		FULL JOIN external_entries x ON x.account_id = en.account_id AND x.version = en.version
+		WHERE (en.kind IN ('deposit', 'withdrawal', 'capture') AND en.amount <> 0
+		       AND (x.account_id IS NULL OR x.amount <> -en.amount OR x.currency <> a.currency OR x.counterparty <> en.counterparty))
+		   OR (x.account_id IS NOT NULL AND (en.account_id IS NULL OR en.kind NOT IN ('deposit', 'withdrawal', 'capture') OR en.amount = 0))`).Scan(&unmirrored); err != nil {
+		e.t.Fatal(err)
+	}
+	if unmirrored != 0 {
+		e.t.Errorf("%d journal entries lack their external side, or external entries their entry", unmirrored)
+	}
 }
 
 // auditTransfers checks the transfer invariants: an account's in_flight is

@@ -112,6 +112,32 @@ func Limit(field string, v jsontext.Value) (int64, error) {
 	return ledger.ParseLimit(field, string(v))
 }
 
+// StringMap reads a required member that is a flat JSON object of strings,
+// such as metadata: every value a string, never null, a number or a nested
+// value. Its names are checked for duplicates like the input's own
+// (Unmarshal); what they may be is the caller's to check.
+func StringMap(field string, v jsontext.Value) (map[string]string, error) {
+	if err := want(field, v, '{', "object"); err != nil {
+		return nil, err
+	}
+	var raw map[string]jsontext.Value
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, &ledger.FieldError{Field: field, Reason: "must be a JSON object of strings"}
+	}
+	out := make(map[string]string, len(raw))
+	for name, value := range raw {
+		if value.Kind() != '"' {
+			return nil, &ledger.FieldError{Field: field, Reason: "member " + strconv.Quote(name) + " must be a JSON string, not " + kindName(value.Kind())}
+		}
+		s, err := String(field, value)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = s
+	}
+	return out, nil
+}
+
 // Absent refuses a member that must not be there; why completes "is not a
 // field of ...".
 func Absent(field string, v jsontext.Value, of string) error {

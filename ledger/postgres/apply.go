@@ -364,7 +364,7 @@ func decideRecord(r ledger.Record, partition int32, bs *batchState, w *batchWrit
 		d := ledger.DecideAt(state, r.Command, bs.now)
 		if d.Account != nil {
 			st.current = d.Account
-			w.entry(*d.Entry)
+			w.entry(*d.Entry, d.Account.Currency)
 		}
 		if d.Hold != nil {
 			bs.holdChanged(d.Hold, r.CommandID, partition)

@@ -202,6 +202,64 @@ var checks = []check{
 			WHERE t.status = 'pending'
 			  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.command_id IN ('credit:' || t.id, 'settle:' || t.id))`,
 	},
+	// The double-entry checks (migration 0008). Entries written before it
+	// have NULL status_after and no external side: a deposit, withdrawal or
+	// capture among them counts as mirrored by an implied external row
+	// (journal_zero_sum leaves it out, external_mirror skips it).
+	{
+		name:        "journal_zero_sum",
+		description: "per currency: entries + external entries + money in flight = 0 (entries before migration 0008 excepted)",
+		query: `
+			SELECT 'currency ' || c.currency,
+			       format('entries %s, external entries %s, in flight %s: sum %s', c.entries, c.external, c.flight, c.entries + c.external + c.flight),
+			       'sum 0'
+			FROM (SELECT currency, sum(entries) AS entries, sum(external) AS external, sum(flight) AS flight
+			      FROM (SELECT a.currency, sum(en.amount) AS entries, 0 AS external, 0 AS flight
+			            FROM entries en JOIN accounts a ON a.id = en.account_id
+			            WHERE en.status_after IS NOT NULL OR en.kind NOT IN ('deposit', 'withdrawal', 'capture')
+			            GROUP BY a.currency
+			            UNION ALL
+			            SELECT currency, 0, sum(amount), 0 FROM external_entries GROUP BY currency
+			            UNION ALL
+			            SELECT currency, 0, 0, sum(in_flight) FROM accounts GROUP BY currency) u
+			      GROUP BY currency) c
+			WHERE c.entries + c.external + c.flight <> 0`,
+	},
+	{
+		name:        "external_mirror",
+		description: "every entry with an external counterparty that moves money has one external entry of the opposite amount, currency and counterparty; none without it",
+		query: `
+			SELECT format('entry %s v%s', en.account_id, en.version),
+			       coalesce(format('external entry %s %s %s of %s', x.counterparty, x.amount, x.currency, x.command_id), 'no external entry'),
+			       format('external entry %s %s %s of %s', en.counterparty, -en.amount, a.currency, en.command_id)
+			FROM entries en
+			JOIN accounts a ON a.id = en.account_id
+			LEFT JOIN external_entries x ON x.account_id = en.account_id AND x.version = en.version
+			WHERE en.kind IN ('deposit', 'withdrawal', 'capture') AND en.amount <> 0 AND en.status_after IS NOT NULL
+			  AND (x.account_id IS NULL OR x.amount <> -en.amount OR x.currency <> a.currency
+			       OR x.counterparty <> en.counterparty OR x.command_id <> en.command_id)
+			UNION ALL
+			SELECT format('entry %s v%s', x.account_id, x.version),
+			       format('external entry %s %s %s of %s; entry %s', x.counterparty, x.amount, x.currency, x.command_id,
+			              coalesce(format('%s of %s', en.kind, en.amount), 'missing')),
+			       'an external entry only beside a deposit, withdrawal or capture that moves money'
+			FROM external_entries x
+			LEFT JOIN entries en ON en.account_id = x.account_id AND en.version = x.version
+			WHERE en.account_id IS NULL OR en.kind NOT IN ('deposit', 'withdrawal', 'capture') OR en.amount = 0`,
+	},
+	{
+		name:        "entry_state",
+		description: "per account: its latest entry's status, held, in_flight and overdraft_limit after equal the account row (where recorded)",
+		query: `
+			SELECT 'account ' || a.id,
+			       format('status %s, held %s, in_flight %s, overdraft_limit %s', a.status, a.held, a.in_flight, a.overdraft_limit),
+			       format('status %s, held %s, in_flight %s, overdraft_limit %s (entry v%s)',
+			              coalesce(en.status_after, '-'), coalesce(en.held_after::text, '-'), coalesce(en.in_flight_after::text, '-'),
+			              coalesce(en.overdraft_limit_after::text, '-'), en.version)
+			FROM accounts a JOIN entries en ON en.account_id = a.id AND en.version = a.version
+			WHERE en.status_after <> a.status OR en.held_after <> a.held
+			   OR en.in_flight_after <> a.in_flight OR en.overdraft_limit_after <> a.overdraft_limit`,
+	},
 }
 
 // Verify checks the ledger's invariants (see checks) in one read-only

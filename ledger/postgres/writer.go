@@ -23,6 +23,14 @@ type batchWriter struct {
 
 	entAccount, entCommand, entKind   []string
 	entVersion, entAmount, entBalance []int64
+	// the entries' journal columns (0008): the other side, the caller's
+	// reference and metadata (canonical JSON, '' for none), the account's
+	// state after the entry
+	entCounterparty, entReference, entMetadata, entStatus []string
+	entHeld, entFlight, entOD                             []int64
+	// the external side of the entries that have one (HasExternalSide)
+	extAccount, extCounterparty, extCurrency, extCommand []string
+	extVersion, extAmount                                []int64
 
 	// outbox rows and saga-ending outcomes (transfers.go)
 	obID, obAccount    []string
@@ -54,13 +62,31 @@ func (w *batchWriter) command(r ledger.Record, partition int32, fp []byte, out l
 	w.cmdPartition = append(w.cmdPartition, partition)
 }
 
-func (w *batchWriter) entry(e ledger.Entry) {
+// entry queues a journal entry of an account of the given currency and,
+// when its counterparty is external, the external side: the same amount
+// with the opposite sign, in the same transaction.
+func (w *batchWriter) entry(e ledger.Entry, currency string) {
 	w.entAccount = append(w.entAccount, e.AccountID)
 	w.entCommand = append(w.entCommand, e.CommandID)
 	w.entKind = append(w.entKind, string(e.Kind))
 	w.entVersion = append(w.entVersion, e.Version)
 	w.entAmount = append(w.entAmount, e.Amount)
 	w.entBalance = append(w.entBalance, e.BalanceAfter)
+	w.entCounterparty = append(w.entCounterparty, e.Counterparty)
+	w.entReference = append(w.entReference, e.Reference)
+	w.entMetadata = append(w.entMetadata, string(e.Metadata))
+	w.entStatus = append(w.entStatus, string(e.StatusAfter))
+	w.entHeld = append(w.entHeld, e.HeldAfter)
+	w.entFlight = append(w.entFlight, e.InFlightAfter)
+	w.entOD = append(w.entOD, e.OverdraftLimitAfter)
+	if e.HasExternalSide() {
+		w.extAccount = append(w.extAccount, e.AccountID)
+		w.extVersion = append(w.extVersion, e.Version)
+		w.extCounterparty = append(w.extCounterparty, e.Counterparty)
+		w.extCurrency = append(w.extCurrency, currency)
+		w.extAmount = append(w.extAmount, -e.Amount)
+		w.extCommand = append(w.extCommand, e.CommandID)
+	}
 }
 
 // offset moves a partition's next offset from prev (-1: none) to next,
@@ -139,9 +165,20 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 			updID, updBal, updHeld, updVer, updPrev, updOD, updStatus, updFlight, len(updID))
 	}
 	if len(w.entAccount) > 0 {
-		b.Queue(`INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after)
-			SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int8[])`,
-			w.entAccount, w.entVersion, w.entCommand, w.entKind, w.entAmount, w.entBalance)
+		b.Queue(`INSERT INTO entries (account_id, version, command_id, kind, amount, balance_after,
+			       counterparty, reference, metadata, status_after, held_after, in_flight_after, overdraft_limit_after)
+			SELECT t.account, t.version, t.command, t.kind, t.amount, t.balance,
+			       t.counterparty, t.reference, nullif(t.metadata, '')::json, t.status, t.held, t.in_flight, t.overdraft
+			FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int8[],
+			            $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[])
+			AS t(account, version, command, kind, amount, balance, counterparty, reference, metadata, status, held, in_flight, overdraft)`,
+			w.entAccount, w.entVersion, w.entCommand, w.entKind, w.entAmount, w.entBalance,
+			w.entCounterparty, w.entReference, w.entMetadata, w.entStatus, w.entHeld, w.entFlight, w.entOD)
+	}
+	if len(w.extAccount) > 0 {
+		b.Queue(`INSERT INTO external_entries (account_id, version, counterparty, currency, amount, command_id)
+			SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[])`,
+			w.extAccount, w.extVersion, w.extCounterparty, w.extCurrency, w.extAmount, w.extCommand)
 	}
 	w.queueHolds(b, bs.holds)
 	w.queueTransfers(b, bs)

@@ -65,6 +65,10 @@ type Config struct {
 	CommandDeadline time.Duration
 	// Now is the clock deadlines are read from. Default time.Now.
 	Now func() time.Time
+	// History serves the history reads (history.go), perhaps from a read
+	// replica. Default: the Store, if it implements History; else the
+	// history routes are not served.
+	History History
 }
 
 // Server serves the HTTP API.
@@ -106,6 +110,9 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if h, ok := store.(History); ok && cfg.History == nil {
+		cfg.History = h
+	}
 	s := &Server{cfg: cfg, store: store, submit: submit, inflight: newInflight(), pending: newPending(), log: cfg.Logger.With("component", "api"), metrics: newMetrics()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -122,7 +129,7 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 		e.HEAD(path, h)
 	}
 	e.POST("/v1/accounts", s.openAccount)
-	get("/v1/accounts/:id", s.getAccount)
+	get("/v1/accounts/:id", s.accountOrHistory(s.getAccount))
 	e.POST("/v1/accounts/:id/deposits", s.deposit)
 	e.POST("/v1/accounts/:id/withdrawals", s.withdraw)
 	e.POST("/v1/accounts/:id/holds", s.createHold)
@@ -141,6 +148,9 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	get("/readyz", s.ready)
 	get("/metrics", echo.WrapHandler(s.metrics.handler()))
 	get("/openapi.json", serveOpenAPI)
+	if cfg.History != nil {
+		s.registerHistory(get)
+	}
 	s.echo = e
 	return s
 }

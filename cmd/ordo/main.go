@@ -112,7 +112,14 @@ func apiCmd() *cobra.Command {
 	return roleCmd("api", "Serve the HTTP API", `Serves the HTTP API: validates requests, submits commands to the commands
 topic and answers with their outcomes from the replies topic. Run as many as
 you like side by side.`,
-		func(f *flagSet) { f.api(); f.kafka(); f.database(); f.deadline(); f.ops(defaultAPIOpsAddr) },
+		func(f *flagSet) {
+			f.api()
+			f.kafka()
+			f.database()
+			f.readDatabaseURL()
+			f.deadline()
+			f.ops(defaultAPIOpsAddr)
+		},
 		func(ctx context.Context, o Options, log *slog.Logger) error {
 			a, err := NewAPI(ctx, o, log)
 			if err != nil {

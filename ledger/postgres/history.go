@@ -42,13 +42,15 @@ const (
 	// asOfPick: s(lo, hi): the version sought lies in [lo, hi]; lo's entry
 	// (0: none) was created at or before $2. Each step probes the middle
 	// version through the primary key.
-	asOfPick = `WITH RECURSIVE s(lo, hi) AS (
-			SELECT 0::bigint, version FROM accounts WHERE id = $1
+	// Every step narrows the range, so it ends within 64 steps; the step
+	// count n bounds it all the same.
+	asOfPick = `WITH RECURSIVE s(lo, hi, n) AS (
+			SELECT 0::bigint, version, 0 FROM accounts WHERE id = $1
 			UNION ALL
 			SELECT CASE WHEN e.created_at <= $2 THEN (s.lo + s.hi + 1) / 2 ELSE s.lo END,
-			       CASE WHEN e.created_at <= $2 THEN s.hi ELSE (s.lo + s.hi + 1) / 2 - 1 END
+			       CASE WHEN e.created_at <= $2 THEN s.hi ELSE (s.lo + s.hi + 1) / 2 - 1 END, s.n + 1
 			FROM s JOIN entries e ON e.account_id = $1 AND e.version = (s.lo + s.hi + 1) / 2
-			WHERE s.lo < s.hi)
+			WHERE s.lo < s.hi AND s.n < 64)
 		SELECT lo FROM s WHERE lo >= hi`
 	accountsQuery = `SELECT id, currency, status, balance, held, overdraft_limit, in_flight, version
 		FROM accounts

@@ -72,7 +72,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 	}
 	f := newFake()
-	s := New(Config{Logger: slog.New(slog.DiscardHandler)}, f, f)
+	s := New(Config{Logger: slog.New(slog.DiscardHandler), History: newHistoryFake()}, f, f)
 	f.server = s
 	var served []string
 	for _, r := range s.echo.Routes() {

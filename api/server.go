@@ -70,6 +70,10 @@ type Config struct {
 	// global tracer provider, continuing the caller's trace from its
 	// traceparent header), named by its route. Off: no tracing cost.
 	Tracing bool
+	// History serves the history reads (history.go), perhaps from a read
+	// replica. Default: the Store, if it implements History; else the
+	// history routes are not served.
+	History History
 }
 
 // Server serves the HTTP API.
@@ -111,6 +115,9 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if h, ok := store.(History); ok && cfg.History == nil {
+		cfg.History = h
+	}
 	s := &Server{cfg: cfg, store: store, submit: submit, inflight: newInflight(), pending: newPending(), log: cfg.Logger.With("component", "api"), metrics: newMetrics()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -131,7 +138,7 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 		e.HEAD(path, h)
 	}
 	e.POST("/v1/accounts", s.openAccount)
-	get("/v1/accounts/:id", s.getAccount)
+	get("/v1/accounts/:id", s.accountOrHistory(s.getAccount))
 	e.POST("/v1/accounts/:id/deposits", s.deposit)
 	e.POST("/v1/accounts/:id/withdrawals", s.withdraw)
 	e.POST("/v1/accounts/:id/holds", s.createHold)
@@ -150,6 +157,9 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	get("/readyz", s.ready)
 	get("/metrics", echo.WrapHandler(s.metrics.handler()))
 	get("/openapi.json", serveOpenAPI)
+	if cfg.History != nil {
+		s.registerHistory(get)
+	}
 	s.echo = e
 	return s
 }

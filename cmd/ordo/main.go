@@ -137,6 +137,7 @@ you like side by side.`,
 			f.kafka()
 			f.createTopics()
 			f.database()
+			f.readDatabaseURL()
 			f.deadline()
 			f.ops(defaultAPIOpsAddr)
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
@@ -251,6 +253,8 @@ func TestOpenAPI(t *testing.T) {
 	c.call("POST", account+"/close", []string{"oa-c"}, "", nil, http.StatusOK)
 	c.call("POST", account+"/deposits", []string{"oa-c"}, `{"amount":1}`, nil, http.StatusConflict) // account_closed
 
+	exerciseHistory(c, e)
+
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
 		c.call("GET", p, nil, "", nil, http.StatusOK)
 		c.call("HEAD", p, nil, "", nil, http.StatusOK)
@@ -261,4 +265,55 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("route %s is documented but this test does not exercise it", r)
 		}
 	}
+}
+
+// exerciseHistory sends the history reads (after TestOpenAPI's commands on
+// oa-a), their successes and their 400 and 404 problems.
+func exerciseHistory(c *oapiChecker, e *env) {
+	c.t.Helper()
+	const (
+		account = "/v1/accounts/{id}"
+		entries = "/v1/accounts/{id}/entries"
+		cp      = "/v1/counterparties/{name}"
+	)
+	first := c.call("GET", entries+"?limit=2", []string{"oa-a"}, "", nil, http.StatusOK)
+	var page struct {
+		Next string `json:"next"`
+	}
+	if err := json.Unmarshal(first.body, &page); err != nil || page.Next == "" {
+		c.t.Fatalf("entries: got %s, want a next cursor (%v)", first.body, err)
+	}
+	c.call("GET", entries+"?limit=2&order=asc&after="+page.Next, []string{"oa-a"}, "", nil, http.StatusOK)
+	c.call("GET", entries+"?order=desc&limit=1&before="+page.Next, []string{"oa-a"}, "", nil, http.StatusOK)
+	c.call("HEAD", entries, []string{"oa-a"}, "", nil, http.StatusOK)
+	c.call("GET", entries, []string{"oa-missing"}, "", nil, http.StatusNotFound)
+	c.call("GET", entries+"?after="+page.Next, []string{"oa-b"}, "", nil, http.StatusBadRequest) // another account's cursor
+	c.call("GET", entries+"?after=garbage", []string{"oa-a"}, "", nil, http.StatusBadRequest)
+	c.callInvalid("GET", entries+"?limit=501", []string{"oa-a"}, "", nil)
+	c.callInvalid("GET", entries+"?order=up", []string{"oa-a"}, "", nil)
+
+	c.call("GET", account+"?version=2", []string{"oa-a"}, "", nil, http.StatusOK)
+	c.call("HEAD", account+"?version=2", []string{"oa-a"}, "", nil, http.StatusOK)
+	c.call("GET", account+"?as_of="+time.Now().UTC().Format(time.RFC3339Nano), []string{"oa-a"}, "", nil, http.StatusOK)
+	c.call("GET", account+"?version=999", []string{"oa-a"}, "", nil, http.StatusNotFound)                // version_not_found
+	c.call("GET", account+"?as_of=2000-01-01T00:00:00Z", []string{"oa-a"}, "", nil, http.StatusNotFound) // account_not_yet_open
+	c.call("GET", account+"?version=1", []string{"oa-missing"}, "", nil, http.StatusNotFound)
+	c.call("GET", account+"?version=1&as_of=2000-01-01T00:00:00Z", []string{"oa-a"}, "", nil, http.StatusBadRequest) // both
+	c.callInvalid("GET", account+"?version=0", []string{"oa-a"}, "", nil)
+	c.callInvalid("GET", account+"?as_of=yesterday", []string{"oa-a"}, "", nil)
+
+	c.call("GET", "/v1/accounts", nil, "", nil, http.StatusOK)
+	c.call("GET", "/v1/accounts?prefix=oa-&limit=1&after=oa-a", nil, "", nil, http.StatusOK)
+	c.call("HEAD", "/v1/accounts", nil, "", nil, http.StatusOK)
+	c.callInvalid("GET", "/v1/accounts?prefix=a%20b", nil, "", nil)
+	c.callInvalid("GET", "/v1/accounts?limit=0", nil, "", nil)
+
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO external_entries (account_id, version, counterparty, currency, amount, command_id)
+		VALUES ('oa-a', 2, 'bank:oa', 'USD', -100, 'x')`); err != nil {
+		c.t.Fatal(err)
+	}
+	c.call("GET", cp, []string{"bank:oa"}, "", nil, http.StatusOK)
+	c.call("HEAD", cp, []string{"bank:oa"}, "", nil, http.StatusOK)
+	c.call("GET", cp, []string{"bank:nobody"}, "", nil, http.StatusNotFound)
+	c.callInvalid("GET", cp, []string{strings.Repeat("x", 129)}, "", nil)
 }

@@ -58,6 +58,7 @@ type Options struct {
 	LogFormat                  string
 	CommandDeadline            time.Duration
 	HoldExpiryInterval         time.Duration
+	ReadDatabaseURL            string // api: a read replica for the history reads; "": DatabaseURL
 
 	// telemetry is the process's tracing (nil: off), set up from the
 	// OTEL_* environment by the role's command, not by a flag.
@@ -343,6 +344,11 @@ func (f *flagSet) database() {
 
 func (f *flagSet) databaseURL() {
 	f.str(&f.o.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL URL")
+}
+
+// readDatabaseURL registers --read-database-url, of the api role only.
+func (f *flagSet) readDatabaseURL() {
+	f.str(&f.o.ReadDatabaseURL, "read-database-url", "ORDO_READ_DATABASE_URL", "PostgreSQL read replica for the history reads (entries, ?as_of/?version, account lists, counterparties); they may lag the primary by its replication delay (default: --database-url)")
 }
 
 func (f *flagSet) api() {

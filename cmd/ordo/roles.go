@@ -41,6 +41,7 @@ func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *sl
 // listener.
 type API struct {
 	store    *postgres.Store
+	replica  *postgres.Store // --read-database-url; nil: history reads use store
 	producer *producer.Producer
 	replies  *replies.Listener
 	server   *api.Server
@@ -60,6 +61,14 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	var err error
 	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log)); err != nil {
 		return nil, err
+	}
+	history := a.store
+	if o.ReadDatabaseURL != "" {
+		if a.replica, err = postgres.Open(ctx, o.ReadDatabaseURL, storeOptions(o, log)); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("read replica: %w", err)
+		}
+		history = a.replica
 	}
 	if err := ensureTopics(ctx, o, a.store, log); err != nil {
 		a.Close()
@@ -85,6 +94,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		Reply:           a.replies.Route(),
 		Logger:          log,
 		Tracing:         o.telemetry != nil,
+		History:         history,
 	}, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 		a.Close()
@@ -170,6 +180,9 @@ func (a *API) Close() {
 	}
 	if a.store != nil {
 		a.store.Close()
+	}
+	if a.replica != nil {
+		a.replica.Close()
 	}
 }
 

@@ -37,7 +37,7 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd())
+	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd(), apikeyCmd())
 	return root
 }
 
@@ -85,14 +85,18 @@ func devCmd() *cobra.Command {
 is set (as root it runs as the "postgres" user), migrates the schema, creates
 the topics, and serves the API with one consumer. Ports of the embedded broker
 and Postgres are chosen free, so two runs with different --http-addr and
---data-dir do not collide. Ctrl-C stops everything.`,
+--data-dir do not collide. Ctrl-C stops everything.
+
+The API runs open (no API keys) and listens on 127.0.0.1 unless --http-addr
+says otherwise: for development on this machine only.`,
 		func(f *flagSet) {
+			f.o.HTTPAddr = defaultDevHTTPAddr // this machine only: dev runs without API keys
 			f.api()
 			f.kafka()
 			f.database()
 			f.consumer()
 			f.deadline()
-			f.ops(defaultAPIOpsAddr)
+			f.ops(defaultDevOpsAddr)
 			f.str(&f.o.DataDir, "data-dir", "ORDO_DATA_DIR", "where the embedded broker and Postgres keep their data")
 			f.fs.Lookup("brokers").Usage = "use these brokers instead of the embedded one (env ORDO_BROKERS)"
 			f.fs.Lookup("database-url").Usage = "use this PostgreSQL instead of a private one (env DATABASE_URL)"
@@ -111,8 +115,19 @@ and Postgres are chosen free, so two runs with different --http-addr and
 func apiCmd() *cobra.Command {
 	return roleCmd("api", "Serve the HTTP API", `Serves the HTTP API: validates requests, submits commands to the commands
 topic and answers with their outcomes from the replies topic. Run as many as
-you like side by side.`,
-		func(f *flagSet) { f.api(); f.kafka(); f.database(); f.deadline(); f.ops(defaultAPIOpsAddr) },
+you like side by side.
+
+Every request needs an API key (Authorization: Bearer ordo_<id>_<secret>,
+made with "ordo apikey create"), except /healthz, /readyz and /openapi.json;
+the ops endpoints on --ops-addr need none. See SECURITY.md.`,
+		func(f *flagSet) {
+			f.api()
+			f.auth()
+			f.kafka()
+			f.database()
+			f.deadline()
+			f.ops(defaultAPIOpsAddr)
+		},
 		func(ctx context.Context, o Options, log *slog.Logger) error {
 			a, err := NewAPI(ctx, o, log)
 			if err != nil {

@@ -189,11 +189,11 @@ func TestAuthFlags(t *testing.T) {
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"postgres://ordo:s3cret@db:5432/ordo?sslmode=verify-full": "postgres://ordo:xxxxx@db:5432/ordo?sslmode=verify-full",
-		"postgres://ordo@db/ordo":                                  "postgres://ordo@db/ordo",
-		"postgres://db/ordo?user=ordo&password=s3cret":             "postgres://db/ordo?password=xxxxx&user=ordo",
-		"postgres://ordo:s3c%ret@db/ordo":                          "postgres://xxxxx@db/ordo",
-		"host=db user=ordo password=s3cret dbname=ordo":            "host=db user=ordo password=xxxxx dbname=ordo",
-		"host=db password = 's3 cret' dbname=ordo":                 "host=db password = xxxxx dbname=ordo",
+		"postgres://ordo@db/ordo":                                 "postgres://ordo@db/ordo",
+		"postgres://db/ordo?user=ordo&password=s3cret":            "postgres://db/ordo?password=xxxxx&user=ordo",
+		"postgres://ordo:s3c%ret@db/ordo":                         "postgres://xxxxx@db/ordo",
+		"host=db user=ordo password=s3cret dbname=ordo":           "host=db user=ordo password=xxxxx dbname=ordo",
+		"host=db password = 's3 cret' dbname=ordo":                "host=db password = xxxxx dbname=ordo",
 	} {
 		got := redactURL(in)
 		if got != want || strings.Contains(got, "s3") {

@@ -38,6 +38,7 @@ func TestAPIKeyCLIRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(out.String())
+	t.Logf("ordo apikey create:\n%s%s", info.String(), out.String())
 	id, secret, err := apikey.Parse(token)
 	if err != nil || strings.Count(out.String(), "\n") != 1 {
 		t.Fatalf("create printed %q: want the key alone on one line (%v)", out.String(), err)
@@ -62,6 +63,11 @@ func TestAPIKeyCLIRoundTrip(t *testing.T) {
 	}
 	if r := do(t, "GET", base+"/v1/accounts/shop-a:alice", "", noKey); r.Status != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("without a key: got %d %v %s, want 401 with WWW-Authenticate", r.Status, r.Header, r.Raw)
+	} else {
+		t.Logf("without a key: %d WWW-Authenticate: %s\n%s", r.Status, r.Header.Get("WWW-Authenticate"), r.Raw)
+	}
+	if r := post(t, base+"/v1/accounts", `{"id":"shop-b:carol","currency":"USD"}`, withKey(token)); r.Status == http.StatusForbidden {
+		t.Logf("beyond the prefix: %d\n%s", r.Status, r.Raw)
 	}
 
 	var rev bytes.Buffer
@@ -72,6 +78,7 @@ func TestAPIKeyCLIRoundTrip(t *testing.T) {
 	if err := listAPIKeys(ctx, e.opts.DatabaseURL, &list); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("ordo apikey revoke:\n%sordo apikey list:\n%s", rev.String(), list.String())
 	for _, line := range strings.Split(list.String(), "\n") {
 		if strings.HasPrefix(line, id) && strings.HasSuffix(strings.TrimSpace(line), "-") {
 			t.Errorf("after revoke, list shows %q: want a revocation time", line)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ordo-dev/ordo/apikey"
 	"github.com/ordo-dev/ordo/ledger"
@@ -201,6 +202,8 @@ type keyCache struct {
 	// costs bounded memory and CPU.
 	slow chan struct{}
 
+	flights singleflight.Group
+
 	mu   sync.Mutex
 	keys map[string]*cachedKey
 }
@@ -246,6 +249,27 @@ func (kc *keyCache) check(ctx context.Context, token string) (apikey.Key, error)
 		}
 		return k, nil
 	}
+	// Concurrent requests with one token (a client's burst on a cold
+	// instance) share one read and one verification. The shared work
+	// belongs to none of them, so one hanging up does not fail the others.
+	d := apikey.DigestOf(secret)
+	v, err, _ := kc.flights.Do(id+"\x00"+string(d[:]), func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kc.timeout+maxSlowWait)
+		defer cancel()
+		return kc.load(lctx, id, secret)
+	})
+	if err != nil {
+		return apikey.Key{}, err
+	}
+	return v.(apikey.Key), nil
+}
+
+// maxSlowWait bounds how long a check waits for a turn at the slow hash.
+const maxSlowWait = 5 * time.Second
+
+// load reads a key and verifies the secret, hashing only if the cache has
+// not seen this secret for this hash before.
+func (kc *keyCache) load(ctx context.Context, id, secret string) (apikey.Key, error) {
 	readCtx, cancel := context.WithTimeout(ctx, kc.timeout)
 	k, err := kc.store.APIKey(readCtx, id)
 	cancel()

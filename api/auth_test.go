@@ -276,6 +276,31 @@ func TestKeyCache(t *testing.T) {
 	check(token, false, 4) // forgotten: read each time
 }
 
+// TestKeyCacheSharesColdChecks: a burst of requests with one key on a cold
+// instance costs one read and one verification, and all are let in.
+func TestKeyCacheSharesColdChecks(t *testing.T) {
+	keys := &keyFake{keys: map[string]apikey.Key{}}
+	token := keys.add(t, apikey.ScopeRead, "")
+	kc := newKeyCache(keys, time.Minute, time.Second, time.Now)
+	errs := make(chan error, 20)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, err := kc.check(context.Background(), token); errs <- err }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("check: got %v, want the key", err)
+		}
+	}
+	// Stragglers that missed the shared flight find the key cached.
+	if n := keys.readCount(); n > 3 {
+		t.Errorf("got %d reads of the store for one cold key, want 1 (a few at most with stragglers)", n)
+	}
+}
+
 func TestAuthorizePrefix(t *testing.T) {
 	e := newFake()
 	e.server = New(Config{Logger: slog.New(slog.DiscardHandler)}, e, e)

@@ -99,20 +99,20 @@ func TestPendingUntilDeadline(t *testing.T) {
 func TestPendingForgets(t *testing.T) {
 	p := newPending()
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	p.add("a", t0, t0.Add(-time.Hour))
-	p.add("b", t0.Add(time.Minute), t0.Add(-time.Hour))
-	p.add("a", t0.Add(2*time.Minute), t0.Add(-time.Hour)) // a retry: the later deadline counts
-	if d, ok := p.deadline("a", t0); !ok || !d.Equal(t0.Add(2*time.Minute)) {
+	p.add("a", "acc", t0, t0.Add(-time.Hour))
+	p.add("b", "acc", t0.Add(time.Minute), t0.Add(-time.Hour))
+	p.add("a", "acc", t0.Add(2*time.Minute), t0.Add(-time.Hour)) // a retry: the later deadline counts
+	if _, d, ok := p.deadline("a", t0); !ok || !d.Equal(t0.Add(2*time.Minute)) {
 		t.Fatalf("got %s %v for a retried command, want its later deadline", d, ok)
 	}
 	later := t0.Add(time.Minute + pendingRetention + time.Second)
-	if _, ok := p.deadline("b", later); ok {
+	if _, _, ok := p.deadline("b", later); ok {
 		t.Fatal("got b remembered past its retention, want it forgotten")
 	}
-	if _, ok := p.deadline("a", later); !ok {
+	if _, _, ok := p.deadline("a", later); !ok {
 		t.Fatal("got a forgotten within its retention, want it remembered")
 	}
-	if _, ok := p.deadline("a", t0.Add(2*time.Minute+pendingRetention+time.Second)); ok || len(p.deadlines) != 0 || len(p.order) != 0 {
+	if _, _, ok := p.deadline("a", t0.Add(2*time.Minute+pendingRetention+time.Second)); ok || len(p.deadlines) != 0 || len(p.order) != 0 {
 		t.Fatalf("got %d deadlines and %d queued after every retention passed, want none", len(p.deadlines), len(p.order))
 	}
 }

@@ -60,6 +60,9 @@ func (s *Server) openAccount(c echo.Context) error {
 	if err := ledger.ValidateAccountID("id", cmd.AccountID); err != nil {
 		return err
 	}
+	if err := authorizeAccount(c, cmd.AccountID); err != nil {
+		return err
+	}
 	if cmd.Currency, err = strictjson.String("currency", req.Currency); err != nil {
 		return err
 	}
@@ -75,10 +78,15 @@ func (s *Server) openAccount(c echo.Context) error {
 	return s.execute(c, cmd)
 }
 
-// accountParam reads and checks the {id} path parameter.
+// accountParam reads and checks the {id} path parameter: a valid account
+// ID that the request's API key covers (authorizeAccount), so that every
+// route reading it is tenant-isolated.
 func accountParam(c echo.Context) (string, error) {
 	id := c.Param("id")
-	return id, ledger.ValidateAccountID("id", id)
+	if err := ledger.ValidateAccountID("id", id); err != nil {
+		return id, err
+	}
+	return id, authorizeAccount(c, id)
 }
 
 func (s *Server) deposit(c echo.Context) error  { return s.moveMoney(c, ledger.KindDeposit) }
@@ -215,7 +223,7 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 // accepted answers 202: the command is in the log, or may be, and is
 // decided by its deadline. The deadline is remembered for GET.
 func (s *Server) accepted(c echo.Context, cmd ledger.Command) error {
-	s.pending.add(cmd.ID, cmd.Deadline, s.cfg.Now())
+	s.pending.add(cmd.ID, cmd.AccountID, cmd.Deadline, s.cfg.Now())
 	loc := "/v1/commands/" + cmd.ID
 	if cmd.Kind == ledger.KindTransfer {
 		// The transfer's ID is known before its debit is decided.
@@ -241,7 +249,7 @@ func (s *Server) submitCall(parent context.Context, c *call, cmd ledger.Command,
 // says pending until its deadline, then expired.
 func (s *Server) outcomeUnknown(c echo.Context, cmd ledger.Command, keyed bool) error {
 	id := cmd.ID
-	s.pending.add(id, cmd.Deadline, s.cfg.Now())
+	s.pending.add(id, cmd.AccountID, cmd.Deadline, s.cfg.Now())
 	detail := "no broker acknowledged the command in time; it may have been accepted: look it up with GET /v1/commands/" + id
 	if keyed {
 		detail += ", or retry with the same Idempotency-Key"
@@ -339,6 +347,9 @@ func (s *Server) getCommand(c echo.Context) error {
 	if err != nil {
 		return s.readFailed(c, err)
 	}
+	if !covers(c, out.AccountID) {
+		return s.commandNotFound(c) // as if absent: existence does not leak
+	}
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -371,14 +382,18 @@ func newCommandID() string {
 	return id.String()
 }
 
+func (s *Server) commandNotFound(c echo.Context) error {
+	return s.problem(c, newProblem(codeCommandNotFound, "no outcome for this command: it was never submitted, or it is still in flight; a command is decided by the deadline its 202 response gave, and a command with no outcome a minute after its deadline never takes effect"))
+}
+
 // undecided answers GET for a command with no stored outcome: pending until
 // its deadline (if this instance submitted it), expired once the deadline
 // and a grace period for clocks and commits have passed, else not found.
 func (s *Server) undecided(c echo.Context, id string) error {
 	now := s.cfg.Now()
-	deadline, ok := s.pending.deadline(id, now)
-	if !ok {
-		return s.problem(c, newProblem(codeCommandNotFound, "no outcome for this command: it was never submitted, or it is still in flight; a command is decided by the deadline its 202 response gave, and a command with no outcome a minute after its deadline never takes effect"))
+	account, deadline, ok := s.pending.deadline(id, now)
+	if !ok || !covers(c, account) {
+		return s.commandNotFound(c)
 	}
 	if now.Sub(deadline) <= deadlineGrace {
 		return c.JSON(http.StatusOK, commandResponse{CommandID: id, Status: ledger.StatusPending, Deadline: &deadline})

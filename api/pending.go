@@ -24,8 +24,15 @@ const maxPending = 100_000
 // first and a FIFO queue is enough to forget them.
 type pending struct {
 	mu        sync.Mutex
-	deadlines map[string]time.Time
+	deadlines map[string]pendingCommand
 	order     []pendingEntry // by deadline, oldest first
+}
+
+// pendingCommand is what GET needs of a pending command: its account,
+// whose key may read it, and its deadline.
+type pendingCommand struct {
+	account  string
+	deadline time.Time
 }
 
 type pendingEntry struct {
@@ -33,10 +40,11 @@ type pendingEntry struct {
 	deadline time.Time
 }
 
-func newPending() *pending { return &pending{deadlines: map[string]time.Time{}} }
+func newPending() *pending { return &pending{deadlines: map[string]pendingCommand{}} }
 
-// add remembers a command's deadline; now is the caller's clock.
-func (p *pending) add(id string, deadline, now time.Time) {
+// add remembers a command's account and deadline; now is the caller's
+// clock.
+func (p *pending) add(id, account string, deadline, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expire(now)
@@ -45,20 +53,20 @@ func (p *pending) add(id string, deadline, now time.Time) {
 	}
 	// A retry with the same command ID keeps the later deadline: until it
 	// passes, either submission may still be decided.
-	if d, ok := p.deadlines[id]; ok && !deadline.After(d) {
+	if d, ok := p.deadlines[id]; ok && !deadline.After(d.deadline) {
 		return
 	}
 	p.order = append(p.order, pendingEntry{id, deadline})
-	p.deadlines[id] = deadline
+	p.deadlines[id] = pendingCommand{account, deadline}
 }
 
-// deadline returns a remembered command's deadline.
-func (p *pending) deadline(id string, now time.Time) (time.Time, bool) {
+// deadline returns a remembered command's account and deadline.
+func (p *pending) deadline(id string, now time.Time) (account string, deadline time.Time, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expire(now)
 	d, ok := p.deadlines[id]
-	return d, ok
+	return d.account, d.deadline, ok
 }
 
 // pendingRetention is how long after its deadline a command is remembered,
@@ -76,7 +84,7 @@ func (p *pending) expire(now time.Time) {
 func (p *pending) drop() {
 	e := p.order[0]
 	p.order = p.order[1:]
-	if p.deadlines[e.id] == e.deadline {
+	if p.deadlines[e.id].deadline == e.deadline {
 		delete(p.deadlines, e.id)
 	}
 }

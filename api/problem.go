@@ -60,6 +60,8 @@ var problems = map[string]problemKind{
 	codeUnavailable:                         {http.StatusServiceUnavailable, "Service unavailable"},
 	codeOutcomeUnknown:                      {http.StatusServiceUnavailable, "Outcome unknown"},
 	codeInternal:                            {http.StatusInternalServerError, "Internal error"},
+	codeUnauthorized:                        {http.StatusUnauthorized, "Unauthorized"},
+	codeForbidden:                           {http.StatusForbidden, "Forbidden"},
 }
 
 // Codes of problems that are not command outcomes.
@@ -73,6 +75,8 @@ const (
 	codeUnavailable      = "unavailable"
 	codeOutcomeUnknown   = "outcome_unknown"
 	codeInternal         = "internal"
+	codeUnauthorized     = "unauthorized"
+	codeForbidden        = "forbidden"
 )
 
 func newProblem(code, detail string) *Problem {
@@ -95,8 +99,13 @@ func outcomeProblem(out ledger.Outcome) *Problem {
 // errorProblem maps an error to a problem and says whether it is internal
 // (to be logged, its detail withheld from the client).
 func errorProblem(err error) (p *Problem, internal bool) {
-	var fe *ledger.FieldError
+	var (
+		fe  *ledger.FieldError
+		fbe *forbiddenError
+	)
 	switch {
+	case errors.As(err, &fbe):
+		return newProblem(codeForbidden, fbe.detail), false
 	case errors.As(err, &fe):
 		p = newProblem(codeInvalidRequest, fe.Error())
 		p.Field = fe.Field

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/net/netutil"
 
@@ -74,6 +75,14 @@ type Config struct {
 	// replica. Default: the Store, if it implements History; else the
 	// history routes are not served.
 	History History
+	// Keys turns authentication on: every request but /healthz, /readyz
+	// and /openapi.json needs Authorization: Bearer with a valid key of
+	// these, of a scope and account prefix that allow it (auth.go). nil
+	// serves every request without a key: only for ordo dev and tests.
+	Keys KeyStore
+	// KeyCacheTTL is how long a verified key is trusted before it is read
+	// again: a revoked key is refused within it. Default 5s.
+	KeyCacheTTL time.Duration
 }
 
 // Server serves the HTTP API.
@@ -87,6 +96,7 @@ type Server struct {
 	echo     *echo.Echo
 	metrics  *metrics
 	draining atomic.Bool
+	keys     *keyCache // nil: authentication off
 }
 
 // New builds a server. Feed it outcomes with Deliver.
@@ -118,6 +128,9 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	if h, ok := store.(History); ok && cfg.History == nil {
 		cfg.History = h
 	}
+	if cfg.KeyCacheTTL <= 0 {
+		cfg.KeyCacheTTL = 5 * time.Second
+	}
 	s := &Server{cfg: cfg, store: store, submit: submit, inflight: newInflight(), pending: newPending(), log: cfg.Logger.With("component", "api"), metrics: newMetrics()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -129,6 +142,10 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 		e.Use(spanRoute)
 	}
 	e.Use(s.metrics.middleware(e)) // outside the body limit, so a 413 is observed too
+	if cfg.Keys != nil {
+		s.keys = newKeyCache(cfg.Keys, cfg.KeyCacheTTL, cfg.ReadTimeout, cfg.Now)
+	}
+	e.Use(s.authenticate) // before any body is read
 	e.Use(s.bodyLimit)
 
 	// Every GET route answers HEAD too, as GET does: net/http sends the
@@ -166,6 +183,11 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// Gatherer is the server's metrics, Go runtime and process collectors
+// included, for an ops listener that serves them without a key (the
+// handler's /metrics needs an admin key when authentication is on).
+func (s *Server) Gatherer() prometheus.Gatherer { return s.metrics.reg }
 
 // HTTPConfig bounds how long a client may hold a connection. Zero fields
 // take the defaults named.

@@ -45,6 +45,12 @@ func (s *Server) createTransfer(c echo.Context) error {
 	if err := ledger.ValidateAccountID("to", cmd.Counterparty); err != nil {
 		return err
 	}
+	if err := authorizeAccount(c, cmd.AccountID); err != nil {
+		return err
+	}
+	if err := authorizeAccount(c, cmd.Counterparty); err != nil {
+		return err
+	}
 	if cmd.Counterparty == cmd.AccountID {
 		return &ledger.FieldError{Field: "to", Reason: "must be another account than from"}
 	}
@@ -77,6 +83,9 @@ func (s *Server) getTransfer(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadTimeout)
 	defer cancel()
 	t, legs, err := s.store.Transfer(ctx, id)
+	if err == nil && !covers(c, t.From) && !covers(c, t.To) {
+		err = ledger.ErrNotFound // as if absent: existence does not leak
+	}
 	if errors.Is(err, ledger.ErrNotFound) {
 		return s.problem(c, newProblem(codeTransferNotFound, "no transfer "+strconv.Quote(id)+" (yet): a transfer exists once its debit is decided"))
 	}

@@ -25,6 +25,7 @@ type Client struct {
 	maxAttempts int
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
+	apiKey      string // sent as Authorization: Bearer, if set
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -36,6 +37,13 @@ type Option func(*Client)
 // it no Timeout shorter than the server's answer time (9 s with the
 // defaults); bound calls with their context instead.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithAPIKey sets the API key (ordo_<id>_<secret>, from "ordo apikey
+// create") sent with every request as Authorization: Bearer. Without it
+// the client sends no key, which only an API run with --auth=false (or
+// ordo dev) accepts. Refusals are ErrUnauthorized (no valid key) and
+// ErrForbidden (beyond the key's scope or accounts).
+func WithAPIKey(key string) Option { return func(c *Client) { c.apiKey = key } }
 
 // WithMaxAttempts bounds the attempts in a row that end in a 503 or a
 // network error (n >= 1; 1: no retry). Default: 5. Following a 202 is
@@ -253,6 +261,9 @@ func (c *Client) once(ctx context.Context, method, target string, body []byte, h
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		return response{}, 0, &transportError{err}

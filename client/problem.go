@@ -92,4 +92,6 @@ var (
 	ErrUnavailable          = newCode("unavailable")
 	ErrOutcomeUnknown       = newCode("outcome_unknown")
 	ErrInternal             = newCode("internal")
+	ErrUnauthorized         = newCode("unauthorized")
+	ErrForbidden            = newCode("forbidden")
 )

@@ -330,6 +330,7 @@ func (e *env) loadThroughShutdown(url string, accounts []string, shutdown func()
 				res := result{key: fmt.Sprintf("w%d-%d", w, i), account: accounts[w%len(accounts)], sent: time.Since(started)}
 				req, _ := http.NewRequest("POST", url+"/v1/accounts/"+res.account+"/deposits", strings.NewReader(`{"amount":1}`))
 				req.Header.Set("Idempotency-Key", res.key)
+				req.Header.Set("Authorization", "Bearer "+testAdminKey) // its own transport: no default key
 				hr, err := client.Do(req)
 				res.took = time.Since(started) - res.sent
 				if err != nil {

@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,7 +56,7 @@ func NewDev(ctx context.Context, o Options, log *slog.Logger) (_ *Dev, err error
 			return nil, err
 		}
 		o.DatabaseURL = d.postgres.URL()
-		log.Info("private postgres started", "url", o.DatabaseURL)
+		log.Info("private postgres started", "url", redactURL(o.DatabaseURL))
 	}
 	if err := migrate(ctx, o.DatabaseURL, log); err != nil {
 		return nil, err
@@ -63,6 +65,10 @@ func NewDev(ctx context.Context, o Options, log *slog.Logger) (_ *Dev, err error
 	// roles' metrics (the API's include the Go and process collectors).
 	roles := o
 	roles.OpsAddr = ""
+	roles.Auth = false // dev runs open, on this machine only (its banner says so)
+	if !loopback(o.HTTPAddr) {
+		log.Warn("ordo dev serves the API WITHOUT AUTHENTICATION beyond this machine: anyone who reaches " + o.HTTPAddr + " can move money; use ordo api with API keys instead")
+	}
 	if d.api, err = NewAPI(ctx, roles, log); err != nil {
 		return nil, err
 	}
@@ -88,9 +94,14 @@ func (d *Dev) Banner(w io.Writer) {
 	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
 		addr = "localhost:" + port
 	}
+	access := "open, no API key (development: listening on this machine only)"
+	if !loopback(d.api.Addr()) {
+		access = "OPEN, NO API KEY, AND REACHABLE FROM OTHER MACHINES: anyone who reaches it can move money"
+	}
 	fmt.Fprintf(w, `
 Ordo is running.
   API       http://%[1]s
+  Access    %[8]s
   Ops       %[7]s
   Kafka     %[2]s (topics %[3]s, %[4]s)
   Postgres  %[5]s
@@ -101,7 +112,7 @@ Try:
   curl -s -X POST %[1]s/v1/accounts/alice/deposits -d '{"amount":100}'
 
 Ctrl-C stops everything.
-`, addr, strings.Join(d.opts.Brokers, ","), d.opts.CommandsTopic, d.opts.RepliesTopic, d.opts.DatabaseURL, d.opts.DataDir, ops)
+`, addr, strings.Join(d.opts.Brokers, ","), d.opts.CommandsTopic, d.opts.RepliesTopic, redactURL(d.opts.DatabaseURL), d.opts.DataDir, ops, access)
 }
 
 // Run runs the API and the consumer until ctx ends. The consumer stops
@@ -145,3 +156,43 @@ func localhost(addr string) string {
 	}
 	return addr
 }
+
+// loopback reports whether a listen address is on this machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactURL hides the password of a Postgres URL (in its user info or its
+// query) or keyword/value DSN, so that it is never printed.
+func redactURL(s string) string {
+	scheme, rest, isURL := strings.Cut(s, "://")
+	if !isURL {
+		return dsnPassword.ReplaceAllString(s, "${1}xxxxx")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// Unparsable (an unescaped character in the password, say): hide
+		// everything up to the last @.
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			return scheme + "://xxxxx@" + rest[at+1:]
+		}
+		return s
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// dsnPassword is the password of a keyword/value DSN: password=secret or
+// password='se cret'.
+var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)

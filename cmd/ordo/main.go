@@ -38,7 +38,7 @@ Production: run "ordo migrate" once, then any number of "ordo api" and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), topicsCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd(), versionCmd())
+	root.AddCommand(devCmd(), apiCmd(), consumerCmd(), migrateCmd(), topicsCmd(), partitionsCmd(), verifyCmd(), brokerCmd(), benchCmd(), apikeyCmd(), versionCmd())
 	return root
 }
 
@@ -105,14 +105,18 @@ func devCmd() *cobra.Command {
 is set (as root it runs as the "postgres" user), migrates the schema, creates
 the topics, and serves the API with one consumer. Ports of the embedded broker
 and Postgres are chosen free, so two runs with different --http-addr and
---data-dir do not collide. Ctrl-C stops everything.`,
+--data-dir do not collide. Ctrl-C stops everything.
+
+The API runs open (no API keys) and listens on 127.0.0.1 unless --http-addr
+says otherwise: for development on this machine only.`,
 		func(f *flagSet) {
+			f.o.HTTPAddr = defaultDevHTTPAddr // this machine only: dev runs without API keys
 			f.api()
 			f.kafka()
 			f.database()
 			f.consumer()
 			f.deadline()
-			f.ops(defaultAPIOpsAddr)
+			f.ops(defaultDevOpsAddr)
 			f.str(&f.o.DataDir, "data-dir", "ORDO_DATA_DIR", "where the embedded broker and Postgres keep their data")
 			f.fs.Lookup("brokers").Usage = "use these brokers instead of the embedded one (env ORDO_BROKERS)"
 			f.fs.Lookup("database-url").Usage = "use this PostgreSQL instead of a private one (env DATABASE_URL)"
@@ -131,9 +135,14 @@ and Postgres are chosen free, so two runs with different --http-addr and
 func apiCmd() *cobra.Command {
 	return roleCmd("api", "Serve the HTTP API", `Serves the HTTP API: validates requests, submits commands to the commands
 topic and answers with their outcomes from the replies topic. Run as many as
-you like side by side.`,
+you like side by side.
+
+Every request needs an API key (Authorization: Bearer ordo_<id>_<secret>,
+made with "ordo apikey create"), except /healthz, /readyz and /openapi.json;
+the ops endpoints on --ops-addr need none. See SECURITY.md.`,
 		func(f *flagSet) {
 			f.api()
+			f.auth()
 			f.kafka()
 			f.createTopics()
 			f.database()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordo-dev/ordo/apikey"
 	"github.com/ordo-dev/ordo/internal/testinfra"
 )
 
@@ -56,6 +57,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Requests carry the test admin key unless they set Authorization
+	// themselves: the API runs with authentication on, as in production.
+	plainTransport = http.DefaultTransport
+	http.DefaultTransport = testKeyTransport{plainTransport}
 	ordoBin = filepath.Join(dir, "ordo")
 	if out, err := exec.Command("go", "build", "-o", ordoBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build ordo: %v\n%s", err, out)
@@ -99,7 +104,61 @@ func newEnv(t *testing.T, partitions int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `INSERT INTO api_keys (id, name, scope, secret_hash) VALUES ($1, 'tests', 'admin', $2)`, testAdminKeyID, testAdminKeyHash()); err != nil {
+		t.Fatal(err)
+	}
 	return &env{t: t, opts: o, pool: pool, log: log}
+}
+
+// The API key every test database holds (admin, every account), sent by
+// testKeyTransport with requests that carry no Authorization header.
+const (
+	testAdminKeyID = "7e57000000000001"
+	testAdminKey   = apikey.Prefix + testAdminKeyID + "_tests-only-admin-secret-never-used-elsewhere"
+)
+
+// testAdminKeyHash is the test key's hash, computed once.
+var testAdminKeyHash = sync.OnceValue(func() string {
+	_, secret, err := apikey.Parse(testAdminKey)
+	if err != nil {
+		panic(err)
+	}
+	h, err := apikey.Hash(secret)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// plainTransport is http.DefaultTransport as it was: without the test key,
+// for tests of authentication.
+var plainTransport http.RoundTripper
+
+// testKeyTransport adds the test admin key to requests without an
+// Authorization header. TestMain installs it as http.DefaultTransport, so
+// every client that does not bring its own transport (httpClient, do,
+// post, http.Get, client.New) sends it. A request whose Authorization is
+// set to "" goes without one: do(t, "GET", url, "", noKey).
+type testKeyTransport struct{ next http.RoundTripper }
+
+func (t testKeyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if v, set := r.Header["Authorization"]; !set || len(v) == 0 || v[0] == "" {
+		r = r.Clone(r.Context())
+		if set {
+			r.Header.Del("Authorization")
+		} else {
+			r.Header.Set("Authorization", "Bearer "+testAdminKey)
+		}
+	}
+	return t.next.RoundTrip(r)
+}
+
+// noKey is the header of a request sent without an API key.
+var noKey = map[string]string{"Authorization": ""}
+
+// withKey is the header of a request sent with the API key token.
+func withKey(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
 }
 
 // testLogger logs warnings (everything from info with ORDO_TEST_LOG set).

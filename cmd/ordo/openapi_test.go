@@ -15,6 +15,8 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	verrors "github.com/pb33f/libopenapi-validator/errors"
+
+	"github.com/ordo-dev/ordo/apikey"
 )
 
 // oapiChecker sends requests to a running API and validates each request
@@ -78,6 +80,13 @@ func (c *oapiChecker) callInvalid(method, tmpl string, args []string, body strin
 	return c.send(method, tmpl, args, body, header, http.StatusBadRequest, true)
 }
 
+// callNoKey is call without an API key: the validator must refuse the
+// request (its security requirement), and the server answer 401.
+func (c *oapiChecker) callNoKey(method, tmpl string, args []string, body string) exchange {
+	c.t.Helper()
+	return c.send(method, tmpl, args, body, noKey, http.StatusUnauthorized, true)
+}
+
 func (c *oapiChecker) send(method, tmpl string, args []string, body string, header map[string]string, wantStatus int, invalid bool) exchange {
 	c.t.Helper()
 	path := tmpl
@@ -96,12 +105,22 @@ func (c *oapiChecker) send(method, tmpl string, args []string, body string, head
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		// The key the transport would add, set here so that the validator
+		// sees it too; an Authorization of "" sends none.
+		req.Header.Set("Authorization", "Bearer "+testAdminKey)
 		for k, v := range header {
 			req.Header.Set(k, v)
 		}
+		if req.Header.Get("Authorization") == "" {
+			req.Header.Del("Authorization")
+		}
 		return req
 	}
-	res, err := httpClient.Do(newReq())
+	req := newReq()
+	if v, ok := header["Authorization"]; ok && v == "" {
+		req.Header["Authorization"] = []string{""} // testKeyTransport: send no key
+	}
+	res, err := httpClient.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -259,6 +278,24 @@ func TestOpenAPI(t *testing.T) {
 		c.call("GET", p, nil, "", nil, http.StatusOK)
 		c.call("HEAD", p, nil, "", nil, http.StatusOK)
 	}
+
+	// Access control: 401 without a key or with a bad one, 403 beyond the
+	// key's scope or accounts; the probes and the document need no key.
+	for _, p := range []string{"/healthz", "/readyz", "/openapi.json"} {
+		c.call("GET", p, nil, "", noKey, http.StatusOK)
+	}
+	c.callNoKey("GET", account, []string{"oa-a"}, "")
+	c.callNoKey("POST", account+"/deposits", []string{"oa-a"}, `{"amount":1}`)
+	c.callNoKey("GET", "/metrics", nil, "")
+	c.call("GET", account, []string{"oa-a"}, "", withKey(apikey.Prefix+"0123456789abcdef_wrong"), http.StatusUnauthorized)
+	read := e.createKey("openapi read", "read", "")
+	shop := e.createKey("openapi shop", "write", "shop-a:")
+	c.call("POST", account+"/deposits", []string{"oa-a"}, `{"amount":1}`, withKey(read), http.StatusForbidden)
+	c.call("GET", "/metrics", nil, "", withKey(read), http.StatusForbidden)
+	c.call("GET", account, []string{"oa-a"}, "", withKey(shop), http.StatusForbidden)
+	c.call("POST", "/v1/transfers", nil, `{"from":"shop-a:x","to":"oa-b","amount":1,"currency":"USD"}`, withKey(shop), http.StatusForbidden)
+	c.call("GET", "/v1/commands/{id}", []string{depDoc.CommandID}, "", withKey(shop), http.StatusNotFound)
+	c.call("GET", "/v1/transfers/{id}", []string{transferID}, "", withKey(shop), http.StatusNotFound)
 
 	for _, r := range c.documented {
 		if !c.routes[r] {

@@ -13,9 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/ordo-dev/ordo/api"
 )
@@ -107,29 +104,4 @@ func handlerReady(h http.Handler) readiness {
 		}
 		return nil
 	}
-}
-
-// handlerMetrics gathers the metrics an HTTP handler serves at /metrics in
-// the text format (the API's, which include the Go and process
-// collectors), so that they can be served together with other registries.
-func handlerMetrics(h http.Handler) prometheus.Gatherer {
-	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		req.Header.Set("Accept", "text/plain; version=0.0.4")
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			return nil, fmt.Errorf("api metrics: status %d", rec.Code)
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		byName, err := parser.TextToMetricFamilies(rec.Body)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]*dto.MetricFamily, 0, len(byName))
-		for _, mf := range byName {
-			out = append(out, mf)
-		}
-		return out, nil
-	})
 }

@@ -63,6 +63,11 @@ type Options struct {
 	// telemetry is the process's tracing (nil: off), set up from the
 	// OTEL_* environment by the role's command, not by a flag.
 	telemetry *telemetry
+	// Auth: the API needs an API key on every request (ordo dev: off).
+	Auth bool
+	// AuthCacheTTL: how long the API trusts a verified key before reading
+	// it again, so the bound on revocation.
+	AuthCacheTTL time.Duration
 }
 
 // Defaults, each overridable by flag or environment variable.
@@ -101,6 +106,8 @@ func defaultOptions() Options {
 		LogFormat:                  "text",
 		CommandDeadline:            time.Hour,
 		HoldExpiryInterval:         time.Second,
+		Auth:                       true,
+		AuthCacheTTL:               5 * time.Second,
 	}
 }
 
@@ -193,6 +200,9 @@ func (o *Options) Validate(r role) error {
 		}
 		if o.HTTPMaxConns < 1 {
 			bad("http-max-conns", "ORDO_HTTP_MAX_CONNS", "must be at least 1", o.HTTPMaxConns)
+		}
+		if o.Auth && (o.AuthCacheTTL < 10*time.Millisecond || o.AuthCacheTTL > time.Minute) {
+			bad("auth-cache-ttl", "ORDO_AUTH_CACHE_TTL", "must be from 10ms to 1m", o.AuthCacheTTL)
 		}
 	}
 	if r&roleConsumer != 0 {
@@ -364,6 +374,12 @@ func (f *flagSet) api() {
 	f.str(&f.o.InstanceID, "instance-id", "ORDO_INSTANCE_ID", "this API instance's ID for reply routing (default: random per start)")
 }
 
+// auth is the API's access control (ordo api only: ordo dev runs open).
+func (f *flagSet) auth() {
+	f.boolean(&f.o.Auth, "auth", "ORDO_AUTH", `require an API key ("ordo apikey create") on every request but /healthz, /readyz and /openapi.json; --auth=false lets anyone who reaches the API read and move any account's money`)
+	f.dur(&f.o.AuthCacheTTL, "auth-cache-ttl", "ORDO_AUTH_CACHE_TTL", "how long a verified API key is trusted before it is read again: a revoked key is refused within this (from 10ms to 1m)")
+}
+
 func (f *flagSet) consumer() {
 	f.str(&f.o.Group, "group", "ORDO_GROUP", "consumer group")
 	f.dur(&f.o.SessionTimeout, "session-timeout", "ORDO_SESSION_TIMEOUT", "how long the group waits for a silent consumer before moving its partitions: the failover time after a crash (lower fails over sooner, but a GC or network pause this long moves partitions needlessly; Apache Kafka accepts 6s to 30m by default)")
@@ -381,6 +397,12 @@ func (f *flagSet) consumer() {
 const (
 	defaultAPIOpsAddr      = ":9464"
 	defaultConsumerOpsAddr = ":9465"
+)
+
+// ordo dev listens on this machine only: it serves without API keys.
+const (
+	defaultDevHTTPAddr = "127.0.0.1:8080"
+	defaultDevOpsAddr  = "127.0.0.1:9464"
 )
 
 // ops registers --ops-addr with a role's default.

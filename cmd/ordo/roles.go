@@ -86,16 +86,23 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		a.Close()
 		return nil, err
 	}
-	a.server = api.New(api.Config{
+	cfg := api.Config{
 		WaitBudget:      o.WaitBudget,
 		ProduceTimeout:  o.ProduceTimeout,
 		ReadTimeout:     apiReadTimeout,
 		CommandDeadline: o.CommandDeadline,
 		Reply:           a.replies.Route(),
 		Logger:          log,
+		KeyCacheTTL:     o.AuthCacheTTL,
 		Tracing:         o.telemetry != nil,
 		History:         history,
-	}, a.store, a.producer)
+	}
+	if o.Auth {
+		cfg.Keys = a.store
+	} else {
+		log.Warn("AUTHENTICATION IS OFF (--auth=false): anyone who reaches the API can read and move the money of every account; never run it so beyond a development machine")
+	}
+	a.server = api.New(cfg, a.store, a.producer)
 	if a.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.HTTPAddr, err)
@@ -109,7 +116,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		}
 		log.Info("ops endpoints ready", "addr", a.ops.Addr())
 	}
-	log.Info("api ready", "addr", a.ln.Addr().String(), "instance", instance, "reply_partition", a.replies.Route().Partition)
+	log.Info("api ready", "addr", a.ln.Addr().String(), "instance", instance, "reply_partition", a.replies.Route().Partition, "auth", o.Auth)
 	return a, nil
 }
 
@@ -128,7 +135,7 @@ func (a *API) OpsAddr() string {
 func (a *API) Ready(ctx context.Context) error { return handlerReady(a.server.Handler())(ctx) }
 
 // Metrics is the API's metrics, Go runtime and process collectors included.
-func (a *API) Metrics() prometheus.Gatherer { return handlerMetrics(a.server.Handler()) }
+func (a *API) Metrics() prometheus.Gatherer { return a.server.Gatherer() }
 
 // Run serves until ctx ends (SIGTERM), then drains: /readyz turns 503 and
 // new commands are refused, the listener closes, and requests in flight get

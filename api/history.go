@@ -251,6 +251,11 @@ func (s *Server) listAccounts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// A key limited to a prefix lists within it: a wider prefix is
+	// narrowed to the key's, a disjoint one refused.
+	if prefix, err = authorizePrefix(c, prefix); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadTimeout)
 	defer cancel()
 	accounts, more, err := s.cfg.History.Accounts(ctx, prefix, after, limit)
@@ -289,6 +294,10 @@ type counterpartyDoc struct {
 }
 
 func (s *Server) getCounterparty(c echo.Context) error {
+	// An external counterparty's balance sums every tenant's entries.
+	if err := authorizeAllAccounts(c); err != nil {
+		return err
+	}
 	name := c.Param("name")
 	if name == "" || len(name) > maxCounterpartyNameLength || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return &ledger.FieldError{Field: "name", Reason: "must be 1-" + strconv.Itoa(maxCounterpartyNameLength) + " printable ASCII characters without spaces"}

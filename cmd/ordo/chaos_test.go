@@ -227,9 +227,13 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 		"ORDO_PARTITIONS":       strconv.Itoa(chaosPartitions),
 		"ORDO_REPLY_PARTITIONS": "2",
 		"ORDO_CREATE_TOPICS":    "true",
-		"ORDO_DB_MAX_CONNS":     "4",
-		"ORDO_LOG_LEVEL":        "info",
-		"ORDO_OPS_ADDR":         "",
+		// The faults are the subject here, not access control (which
+		// TestTenantIsolation and the auth tests cover): the load runs
+		// without keys.
+		"ORDO_AUTH":         "false",
+		"ORDO_DB_MAX_CONNS": "4",
+		"ORDO_LOG_LEVEL":    "info",
+		"ORDO_OPS_ADDR":     "",
 	}
 	type started struct {
 		c   testcontainers.Container

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,5 +205,40 @@ func TestHistoryReadReplica(t *testing.T) {
 	}
 	if page, err := c.Accounts(ctx, client.AccountsQuery{}); err != nil || len(page.Accounts) != 0 {
 		t.Fatalf("accounts, from the replica: got %+v %v, want none", page, err)
+	}
+}
+
+// TestHistoryTenantIsolation: a key limited to shop-a: reads only shop-a:
+// history: another tenant's entries and past versions are refused, a list
+// of every account is narrowed to its prefix and a list of another
+// tenant's refused, and external counterparties (which sum every tenant's
+// entries) need a key without an account limit.
+func TestHistoryTenantIsolation(t *testing.T) {
+	e := newEnv(t, 2)
+	e.startConsumer()
+	base := e.startAPI()
+	for _, id := range []string{"shop-a:alice", "shop-b:carol"} {
+		openAccount(t, base, id, 10)
+	}
+	shopA := withKey(e.createKey("shop-a", "read", "shop-a:"))
+	for _, path := range []string{
+		"/v1/accounts/shop-b:carol/entries",
+		"/v1/accounts/shop-b:carol?version=1",
+		"/v1/accounts?prefix=shop-b:",
+		"/v1/counterparties/external",
+	} {
+		if r := do(t, http.MethodGet, base+path, "", shopA); r.Status != http.StatusForbidden {
+			t.Errorf("GET %s with a shop-a: key: %d %s, want 403", path, r.Status, r.Raw)
+		}
+	}
+	if r := do(t, http.MethodGet, base+"/v1/accounts/shop-a:alice/entries", "", shopA); r.Status != http.StatusOK {
+		t.Errorf("own entries: %d %s", r.Status, r.Raw)
+	}
+	r := do(t, http.MethodGet, base+"/v1/accounts", "", shopA)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Raw), "shop-a:alice") || strings.Contains(string(r.Raw), "shop-b") {
+		t.Errorf("list with a shop-a: key: %d %s, want shop-a: accounts only", r.Status, r.Raw)
+	}
+	if r := do(t, http.MethodGet, base+"/v1/counterparties/external", "", nil); r.Status != http.StatusOK {
+		t.Errorf("counterparty with the admin key: %d %s", r.Status, r.Raw)
 	}
 }

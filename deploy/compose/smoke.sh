@@ -125,6 +125,14 @@ done
 waitfor 120 "the consumers to own all $partitions partitions" all_owned consumer-1 consumer-2 consumer-3
 say "ready: partitions owned by consumer-1..3: $(owned consumer-1) $(owned consumer-2) $(owned consumer-3)"
 
+# The API requires a key, as in production: make one with the CLI.
+token="$(dc run --rm --no-deps -T migrate apikey create --name smoke --scope admin 2>>"$tmp/apikey.log")" || {
+	cat "$tmp/apikey.log" >&2
+	exit 1
+}
+auth="Authorization: Bearer $token"
+say "api key made with ordo apikey create"
+
 if [ "$mode" = apache ]; then
 	targets=("$(port lb 8080)")
 else
@@ -139,7 +147,7 @@ send() {
 	local path=$1 body=$2 key=$3 n=$4 code deadline=$((SECONDS + 180)) out="$tmp/resp.$3"
 	while :; do
 		local target="${targets[$((n % ${#targets[@]}))]}"
-		code="$(curl -sS -o "$out" -w '%{http_code}' -m 20 -X POST -H 'Content-Type: application/json' \
+		code="$(curl -sS -o "$out" -w '%{http_code}' -m 20 -X POST -H 'Content-Type: application/json' -H "$auth" \
 			-H "Idempotency-Key: $key" -d "$body" "http://$target$path" 2>>"$tmp/curl.log")" || code=000
 		case "$code" in
 		200 | 201) return 0 ;;
@@ -249,7 +257,7 @@ for ((k = 0; k < accounts; k++)); do
 	a="smoke-$project-$k"
 	want="$(awk '{s += $1} END {print s}' "$tmp/expect.$a")"
 	for target in "${targets[@]}"; do
-		got="$(curl -fsS -m 5 "http://$target/v1/accounts/$a" | sed -n 's/.*"balance":\(-\{0,1\}[0-9]*\).*/\1/p')"
+		got="$(curl -fsS -m 5 -H "$auth" "http://$target/v1/accounts/$a" | sed -n 's/.*"balance":\(-\{0,1\}[0-9]*\).*/\1/p')"
 		if [ "$got" != "$want" ]; then
 			say "balance of $a via $target: got '$got', want $want"
 			exit 1

@@ -98,7 +98,7 @@ func TestVerifyCommand(t *testing.T) {
 	if out, code := e.verifyExit(); code != 0 {
 		t.Fatalf("frozen behind Ordo's back: got exit status %d, want 0 without --replay; output:\n%s", code, out)
 	}
-	line = "      account alice v6: got account USD balance 70, held 0, in_flight 0, overdraft_limit 0, status frozen, version 6; want USD balance 70, held 0, in_flight 0, overdraft_limit 0, status active, version 6\n"
+	line = "      account alice v6: got USD balance 70, held 0, in_flight 0, overdraft_limit 0, status frozen, version 6; want USD balance 70, held 0, in_flight 0, overdraft_limit 0, status active, version 6\n"
 	out, err = e.verifyOrdo("--replay")
 	if !errors.Is(err, errViolations) || !strings.Contains(out, "FAIL  replay ") || !strings.Contains(out, line) {
 		t.Fatalf("frozen behind Ordo's back, --replay: got %v, output\n%s\nwant violations and %q", err, out, line)

@@ -340,7 +340,7 @@ func (r *accountReplay) finish(res *ReplayResult) {
 		replayed = *r.acc
 	}
 	if !accountMatches(r.stored, replayed) {
-		r.diverge(res, min(r.stored.Version, replayed.Version+1), "account "+accountText(r.stored), accountText(replayed))
+		r.diverge(res, min(r.stored.Version, replayed.Version+1), accountText(r.stored), accountText(replayed))
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ordo:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,21 +13,29 @@ import (
 )
 
 // verifyOrdo runs `ordo verify` in-process on the env's database.
-func (e *env) verifyOrdo() (string, error) {
+func (e *env) verifyOrdo(args ...string) (string, error) {
 	e.t.Helper()
 	cmd := newRootCmd()
 	var out strings.Builder
 	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"verify", "--database-url", e.opts.DatabaseURL, "--log-level", "warn"})
+	cmd.SetErr(&strings.Builder{})
+	cmd.SetArgs(append([]string{"verify", "--database-url", e.opts.DatabaseURL, "--log-level", "warn"}, args...))
 	err := cmd.Execute()
 	return out.String(), err
 }
 
-// verifyExit runs the ordo binary's verify and returns its output and exit
-// status.
-func (e *env) verifyExit() (string, int) {
+// verifyExit runs the ordo binary's verify on the env's database and
+// returns its output and exit status.
+func (e *env) verifyExit(args ...string) (string, int) {
 	e.t.Helper()
-	out, err := exec.Command(ordoBin, "verify", "--database-url", e.opts.DatabaseURL).Output()
+	return ordoExit(e.t, append([]string{"verify", "--database-url", e.opts.DatabaseURL}, args...)...)
+}
+
+// ordoExit runs the ordo binary and returns its standard output and exit
+// status.
+func ordoExit(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(ordoBin, args...).Output()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -34,7 +43,7 @@ func (e *env) verifyExit() (string, int) {
 	case errors.As(err, &exit):
 		return string(out), exit.ExitCode()
 	default:
-		e.t.Fatal(err)
+		t.Fatal(err)
 		return "", -1
 	}
 }
@@ -64,6 +73,7 @@ func TestVerifyCommand(t *testing.T) {
 	e.auditLedger()
 
 	out, err := e.verifyOrdo()
+	var line string
 	if err != nil {
 		t.Fatalf("clean ledger: got %v, want no error; output:\n%s", err, out)
 	}
@@ -75,6 +85,30 @@ func TestVerifyCommand(t *testing.T) {
 	if out, code := e.verifyExit(); code != 0 {
 		t.Fatalf("clean ledger: got exit status %d, want 0; output:\n%s", code, out)
 	}
+	out, code := e.verifyExit("--replay")
+	if code != 0 || !strings.Contains(out, "ok    replay ") || !strings.Contains(out, "replay: decided 10 applied commands of 2 accounts again in ") {
+		t.Fatalf("clean ledger, --replay: got exit status %d, output\n%s\nwant 0, the replay ok, 10 commands of 2 accounts", code, out)
+	}
+
+	// A change only the replay sees: the checks pass, the replay names
+	// the account and its version.
+	if _, err := e.pool.Exec(context.Background(), `UPDATE accounts SET status = 'frozen' WHERE id = 'alice'`); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := e.verifyExit(); code != 0 {
+		t.Fatalf("frozen behind Ordo's back: got exit status %d, want 0 without --replay; output:\n%s", code, out)
+	}
+	line = "      account alice v6: got USD balance 70, held 0, in_flight 0, overdraft_limit 0, status frozen, version 6; want USD balance 70, held 0, in_flight 0, overdraft_limit 0, status active, version 6\n"
+	out, err = e.verifyOrdo("--replay")
+	if !errors.Is(err, errViolations) || !strings.Contains(out, "FAIL  replay ") || !strings.Contains(out, line) {
+		t.Fatalf("frozen behind Ordo's back, --replay: got %v, output\n%s\nwant violations and %q", err, out, line)
+	}
+	if out, code := e.verifyExit("--replay"); code != 1 || !strings.Contains(out, line) {
+		t.Fatalf("frozen behind Ordo's back, --replay: got exit status %d, output\n%s\nwant 1 and %q", code, out, line)
+	}
+	if _, err := e.pool.Exec(context.Background(), `UPDATE accounts SET status = 'active' WHERE id = 'alice'`); err != nil {
+		t.Fatal(err)
+	}
 
 	if _, err := e.pool.Exec(context.Background(), `UPDATE accounts SET balance = balance + 1 WHERE id = 'bob'`); err != nil {
 		t.Fatal(err)
@@ -84,12 +118,42 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("corrupted ledger: got %v, want 2 violations in 2 checks (the balance and money conserved)", err)
 	}
 	want := "FAIL  journal_balance "
-	line := "      account bob: got balance 31, entries sum to 30, last balance_after 30; want all three equal\n"
+	line = "      account bob: got balance 31, entries sum to 30, last balance_after 30; want all three equal\n"
 	if !strings.Contains(out, want) || !strings.Contains(out, line) {
 		t.Fatalf("corrupted ledger: got output\n%s\nwant %q and %q", out, want, line)
 	}
 	if out, code := e.verifyExit(); code != 1 || !strings.Contains(out, line) {
 		t.Fatalf("corrupted ledger: got exit status %d, output\n%s\nwant 1 and %q", code, out, line)
+	}
+}
+
+// TestVerifyCouldNotCheck: when the checks cannot run (bad flags, no
+// database, nothing listening, no schema), `ordo verify` says why and
+// exits 2, never 1, which means violations.
+func TestVerifyCouldNotCheck(t *testing.T) {
+	empty := pg.NewDatabase(t) // not migrated: every check's query fails
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  string // DATABASE_URL
+	}{
+		{"unknown flag", []string{"verify", "--no-such-flag"}, ""},
+		{"no database URL", []string{"verify", "--replay"}, ""},
+		{"nothing listening", []string{"verify", "--database-url", "postgres://ordo@127.0.0.1:1/ordo?connect_timeout=5"}, ""},
+		{"no schema", []string{"verify"}, empty},
+		{"no schema, replay", []string{"verify", "--replay"}, empty},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(ordoBin, tt.args...)
+			cmd.Env = append(os.Environ(), "DATABASE_URL="+tt.env)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.HasPrefix(stderr.String(), "ordo: ") {
+				t.Fatalf("got %v, stderr %q; want exit status 2 with the reason", err, stderr.String())
+			}
+		})
 	}
 }
 

@@ -23,6 +23,7 @@ type Options struct {
 	ReplyPartitions int
 	CommandsTopic   string
 	RepliesTopic    string
+	EventsTopic     string   // "": no events
 	ReplyTopics     []string // reply topics the consumer may answer on; empty: RepliesTopic
 	Group           string
 	WaitBudget      time.Duration
@@ -59,6 +60,7 @@ func defaultOptions() Options {
 		ReplyPartitions: 12,
 		CommandsTopic:   "ordo.commands",
 		RepliesTopic:    "ordo.replies",
+		EventsTopic:     "ordo.events",
 		Group:           "ordo-consumers",
 		WaitBudget:      5 * time.Second,
 		ProduceTimeout:  3 * time.Second,
@@ -264,6 +266,7 @@ func (f *flagSet) kafka() {
 	f.list(&f.o.Brokers, "brokers", "ORDO_BROKERS", "Kafka bootstrap brokers, comma-separated")
 	f.str(&f.o.CommandsTopic, "commands-topic", "ORDO_COMMANDS_TOPIC", "topic commands are submitted to")
 	f.str(&f.o.RepliesTopic, "replies-topic", "ORDO_REPLIES_TOPIC", "topic outcomes are replied on")
+	f.str(&f.o.EventsTopic, "events-topic", "ORDO_EVENTS_TOPIC", "topic every decided command is published to as an event, with as many partitions as the commands topic (created so); empty: no events")
 	f.num(&f.o.Partitions, "partitions", "ORDO_PARTITIONS", "partitions of the commands topic when it is created; the most consumers that can share the work (never change it after accounts exist)")
 	f.num(&f.o.ReplyPartitions, "reply-partitions", "ORDO_REPLY_PARTITIONS", "partitions of the replies topic when it is created")
 }

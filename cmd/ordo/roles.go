@@ -20,8 +20,8 @@ import (
 	"github.com/ordo-dev/ordo/topics"
 )
 
-// ensureTopics creates the commands and replies topics if they are
-// missing, and refuses to run the role against a commands topic whose
+// ensureTopics creates the commands, replies and events topics if they
+// are missing, and refuses to run the role against a commands topic whose
 // partition count differs from the one the deployment started with
 // (recorded in Postgres on first use).
 func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *slog.Logger) error {
@@ -32,7 +32,29 @@ func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *sl
 	if err != nil {
 		return err
 	}
-	return store.CheckPartitionCount(ctx, o.CommandsTopic, counts[o.CommandsTopic])
+	if err := store.CheckPartitionCount(ctx, o.CommandsTopic, counts[o.CommandsTopic]); err != nil {
+		return err
+	}
+	return ensureEventsTopic(ctx, o, counts[o.CommandsTopic], log)
+}
+
+// ensureEventsTopic creates the events topic, if there is one, with as many
+// partitions as the commands topic has, and refuses to run on one with a
+// different count: the event of a command from commands partition p goes
+// to events partition p (see consumer/events.go).
+func ensureEventsTopic(ctx context.Context, o Options, commandPartitions int32, log *slog.Logger) error {
+	if o.EventsTopic == "" {
+		return nil
+	}
+	counts, err := topics.Ensure(ctx, o.Brokers, map[string]int32{o.EventsTopic: commandPartitions}, log)
+	if err != nil {
+		return err
+	}
+	if n := counts[o.EventsTopic]; n != commandPartitions {
+		return fmt.Errorf("events topic %s has %d partitions and commands topic %s has %d: they must match, as the events of commands partition p go to events partition p; recreate the events topic with %d partitions, or name another with --events-topic",
+			o.EventsTopic, n, o.CommandsTopic, commandPartitions, commandPartitions)
+	}
+	return nil
 }
 
 // API is the `ordo api` role: the HTTP server, its producer and its reply
@@ -195,7 +217,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		replyTopics = []string{o.RepliesTopic}
 	}
 	proc, err := consumer.New(ctx, consumer.Config{
-		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group, ReplyTopics: replyTopics,
+		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group, ReplyTopics: replyTopics, EventsTopic: o.EventsTopic,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
 		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,

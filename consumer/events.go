@@ -106,7 +106,6 @@ type eventPublisher struct {
 	// published is the source offset of the last event known committed in
 	// the events partition (-1: none yet, or not read yet).
 	published atomic.Int64
-	done      chan struct{}
 
 	// beforeCommit, in tests, runs between a transaction's produce and
 	// its commit.
@@ -121,7 +120,7 @@ func (s *eventSink) start(w *worker) *eventPublisher {
 }
 
 func (s *eventSink) newPublisher(partition int32, w *worker) *eventPublisher {
-	ep := &eventPublisher{sink: s, w: w, partition: partition, in: make(chan []ledger.Decided, eventsQueue), done: make(chan struct{})}
+	ep := &eventPublisher{sink: s, w: w, partition: partition, in: make(chan []ledger.Decided, eventsQueue)}
 	ep.published.Store(-1)
 	return ep
 }
@@ -150,7 +149,6 @@ func (ep *eventPublisher) halted() bool { return ep.w != nil && ep.w.halted.Load
 // run starts sessions, with backoff between failed ones, until the
 // partition's worker is halted.
 func (ep *eventPublisher) run(ctx context.Context) {
-	defer close(ep.done)
 	log := ep.sink.log.With("partition", ep.partition, "events_topic", ep.sink.topic)
 	wait := ep.sink.backoff
 	for !ep.halted() && ctx.Err() == nil {

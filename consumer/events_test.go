@@ -171,6 +171,7 @@ func TestEventsPublisherSession(t *testing.T) {
 	w.next.Store(3)
 	ep := s.start(w)
 	defer w.halted.Store(true)
+	waitForEvents(t, brokers, []int64{0, 1, 2}) // the resync on claim
 
 	// A committed batch: offsets 3 and 5 stored, 4 a retry answered from
 	// an earlier decision (no row, no event).

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/topics"
 	"github.com/ordo-dev/ordo/wire"
 )
 
@@ -271,4 +273,26 @@ func compileEventSchema(t *testing.T) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestEventsTopicPartitionMismatch: a role refuses to start when the events
+// topic has another partition count than the commands topic.
+func TestEventsTopicPartitionMismatch(t *testing.T) {
+	e := newEnv(t, 4)
+	ctx := context.Background()
+	if _, err := topics.Ensure(ctx, e.opts.Brokers, map[string]int32{e.opts.EventsTopic: 2}, e.log); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := NewConsumer(ctx, e.opts, e.log); err == nil {
+		c.Close()
+		t.Fatal("consumer started with 2 events partitions for 4 commands partitions; want it refused")
+	} else if !strings.Contains(err.Error(), "must match") {
+		t.Fatalf("got %v, want the partition count mismatch", err)
+	}
+	e.opts.EventsTopic = ""
+	c, err := NewConsumer(ctx, e.opts, e.log)
+	if err != nil {
+		t.Fatalf("without events: %v", err)
+	}
+	c.Close()
 }

@@ -22,6 +22,10 @@
 //   - rebalance callbacks mark the partitions they remove halted and wait
 //     for the applier's transaction in flight, so none outlives the
 //     assignment;
+//   - with an events topic, each claimed partition has one events publisher
+//     goroutine (events.go), started by the claim and ended by the worker's
+//     halt; the applier hands it committed batches without blocking, and
+//     its transactional ID fences any other publisher of the partition;
 //   - a partition that cannot be claimed or applied is stopped alone (see
 //     Reason); the poll loop claims it again with backoff between polls,
 //     while rebalances are blocked, and resumes it at the stored offset.

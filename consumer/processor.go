@@ -33,6 +33,9 @@ type Store interface {
 	// (see outbox.go).
 	Unpublished(ctx context.Context, topic string, partitions []int32, olderThan time.Time, limit int) ([]ledger.Outbound, error)
 	MarkPublished(ctx context.Context, commandIDs []string) error
+	// DecidedAfter lists a partition's stored decisions after an offset,
+	// in offset order, for the events publisher (see events.go).
+	DecidedAfter(ctx context.Context, topic string, partition int32, after int64, limit int) ([]ledger.Decided, error)
 }
 
 // Config configures a Processor. Zero durations and sizes take the defaults
@@ -81,6 +84,10 @@ type Config struct {
 	// names none (one produced by another Kafka client), counted from the
 	// record's timestamp. Default 1h.
 	CommandDeadline time.Duration
+	// EventsTopic: the topic every stored decision is published to as an
+	// event (events.go); it must have as many partitions as Topic. Empty:
+	// no events.
+	EventsTopic string
 	// ClaimTimeout bounds one claim attempt. Default 10s.
 	ClaimTimeout time.Duration
 	// Recheck: how often the poll loop looks at stopped partitions (for
@@ -171,6 +178,7 @@ type Processor struct {
 	stopScans   context.CancelFunc // ends the hold expiry scan and the outbox sweep
 
 	metrics *metrics
+	events  *eventSink // nil without Config.EventsTopic
 	replyTo *replyTopics
 	now     func() time.Time
 
@@ -242,9 +250,16 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 		cl.Close()
 		return nil, fmt.Errorf("consumer: topic %s does not exist", cfg.Topic)
 	}
+	if cfg.EventsTopic != "" {
+		if err := p.checkEventsTopic(ctx); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
 	if id := topics[cfg.Topic].ID; id != (kadm.TopicID{}) {
 		p.topicID = id.String()
 	}
+	p.events = newEventSink(p, store)
 	p.part = wire.Partitioner().ForTopic(cfg.Topic)
 	p.replyTo = newReplyTopics(cfg.ReplyTopics, p.adm, p.now)
 	p.replyTo.refresh(ctx)
@@ -341,6 +356,9 @@ func (p *Processor) Close() {
 	}
 	close(p.quitReplier)
 	p.wg.Wait()
+	if p.events != nil {
+		p.events.close()
+	}
 }
 
 func (p *Processor) onFetchError(partition int32, err error) {
@@ -480,6 +498,9 @@ func (p *Processor) unassign(partitions []int32) {
 func (p *Processor) startWorker(claim ledger.Claim) {
 	w := &worker{claim: claim, applier: p.appliers[int(claim.Partition)%len(p.appliers)]}
 	w.next.Store(claim.NextOffset)
+	if p.events != nil {
+		w.events = p.events.start(w)
+	}
 	p.mu.Lock()
 	if old := p.workers[claim.Partition]; old != nil {
 		old.halted.Store(true)

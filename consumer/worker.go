@@ -26,6 +26,9 @@ type worker struct {
 	// next is the partition's stored next offset as this claim last
 	// committed it (-1: nothing applied yet); for the lag metric.
 	next atomic.Int64
+	// events publishes the partition's events under this claim; nil
+	// without an events topic.
+	events *eventPublisher
 }
 
 // applier applies the records of the partitions assigned to it (partition
@@ -137,6 +140,9 @@ func (a *applier) applyParts(base context.Context, parts []*pending) {
 				pt.w.next.Store(max(pt.w.next.Load(), last.Offset+1))
 				a.p.cl.MarkCommitRecords(last)
 				a.p.applied(pt.w.claim.Partition)
+				if pt.w.events != nil {
+					pt.w.events.committed(pt.decoded, results[i])
+				}
 				select {
 				case a.p.replies <- committedBatch{recs: pt.recs, results: results[i]}:
 				case <-a.p.quitReplier: // closing: replies are best effort

@@ -1,5 +1,7 @@
 package ledger
 
+import "time"
+
 // The types a partition's consumer and its store exchange: the claim that
 // makes a consumer the partition's only writer, the records it hands over in
 // log order, and what applying them produced. They carry no behaviour; the
@@ -66,6 +68,12 @@ type Result struct {
 	// Final, on the record that ends a saga, is the outcome to answer the
 	// request that started it with.
 	Final *Outcome
+	// Stored is true when the decision was stored as a new commands row
+	// (written in the batch's transaction, with DecidedAt as its time);
+	// false for a skipped record and for a retry answered from an earlier
+	// decision. Exactly the stored decisions become events.
+	Stored    bool
+	DecidedAt time.Time
 }
 
 // PartitionState is the stored state of one partition, for operators and

@@ -35,7 +35,11 @@ type Spec struct {
 
 // Layout is what Ordo's topics are built from.
 type Layout struct {
-	Commands, Replies           string
+	Commands, Replies string
+	// Events, when set, is the events topic: as many partitions as the
+	// commands topic (the event of a command from commands partition p goes
+	// to events partition p), kept as long as the commands.
+	Events                      string
 	Partitions, ReplyPartitions int32
 	// ReplicationFactor: -1 leaves it (and min.insync.replicas) to the
 	// brokers' defaults.
@@ -64,10 +68,24 @@ func (l Layout) Specs() []Spec {
 		}
 		return c
 	}
-	return []Spec{
+	specs := []Spec{
 		{Name: l.Commands, Partitions: l.Partitions, FixedPartitions: true, ReplicationFactor: l.ReplicationFactor, Configs: configs(l.CommandsRetention)},
 		{Name: l.Replies, Partitions: l.ReplyPartitions, ReplicationFactor: l.ReplicationFactor, Configs: configs(l.RepliesRetention)},
 	}
+	if l.Events != "" {
+		specs = append(specs, l.EventsSpec(l.Partitions))
+	}
+	return specs
+}
+
+// EventsSpec is the events topic's spec for a commands topic of the given
+// partition count.
+func (l Layout) EventsSpec(partitions int32) Spec {
+	c := l
+	c.Events = ""
+	s := c.Specs()[0]
+	s.Name, s.Partitions = l.Events, partitions
+	return s
 }
 
 // MinInSyncReplicas is the min.insync.replicas Ordo sets for a replication

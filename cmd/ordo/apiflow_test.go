@@ -245,7 +245,7 @@ func TestSIGTERMUnderLoadAnswersInFlight(t *testing.T) {
 	ln.Close()
 	cmd := exec.Command(ordoBin, "api",
 		"--brokers", strings.Join(e.opts.Brokers, ","), "--database-url", e.opts.DatabaseURL,
-		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic,
+		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic, "--events-topic", e.opts.EventsTopic,
 		"--partitions", fmt.Sprint(e.opts.Partitions), "--reply-partitions", fmt.Sprint(e.opts.ReplyPartitions),
 		"--http-addr", addr, "--wait-budget", e.opts.WaitBudget.String(), "--drain-timeout", e.opts.DrainTimeout.String(),
 		"--create-topics", "--log-level", "warn")

@@ -88,6 +88,7 @@ func newEnv(t *testing.T, partitions int) *env {
 	o.CreateTopics = true
 	o.CommandsTopic = fmt.Sprintf("t%d.commands", n)
 	o.RepliesTopic = fmt.Sprintf("t%d.replies", n)
+	o.EventsTopic = fmt.Sprintf("t%d.events", n)
 	o.Group = fmt.Sprintf("t%d.group", n)
 	o.HTTPAddr = "127.0.0.1:0"
 	o.SessionTimeout = 6 * time.Second
@@ -214,7 +215,7 @@ func (e *env) startConsumerProcess() *exec.Cmd {
 	cmd := exec.Command(ordoBin, "consumer",
 		"--brokers", strings.Join(e.opts.Brokers, ","),
 		"--database-url", e.opts.DatabaseURL,
-		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic,
+		"--commands-topic", e.opts.CommandsTopic, "--replies-topic", e.opts.RepliesTopic, "--events-topic", e.opts.EventsTopic,
 		"--partitions", fmt.Sprint(e.opts.Partitions), "--reply-partitions", fmt.Sprint(e.opts.ReplyPartitions),
 		"--group", e.opts.Group, "--session-timeout", e.opts.SessionTimeout.String(),
 		"--heartbeat-interval", e.opts.Heartbeat.String(), "--ops-addr", "127.0.0.1:0", "--create-topics", "--log-level", "warn")

@@ -25,6 +25,7 @@ type Options struct {
 	ReplyPartitions int
 	CommandsTopic   string
 	RepliesTopic    string
+	EventsTopic     string   // "": no events
 	ReplyTopics     []string // reply topics the consumer may answer on; empty: RepliesTopic
 	// CreateTopics: a role creates missing topics instead of refusing to
 	// start; ReplicationFactor and the retentions are what it creates them
@@ -79,6 +80,7 @@ func defaultOptions() Options {
 		ReplyPartitions: 12,
 		CommandsTopic:   "ordo.commands",
 		RepliesTopic:    "ordo.replies",
+		EventsTopic:     "ordo.events",
 		// See topics.Layout and DESIGN.md, "Topics".
 		ReplicationFactor: -1,
 		CommandsRetention: 7 * 24 * time.Hour,
@@ -316,6 +318,7 @@ func (f *flagSet) kafka() {
 	f.list(&f.o.Brokers, "brokers", "ORDO_BROKERS", "Kafka bootstrap brokers, comma-separated")
 	f.str(&f.o.CommandsTopic, "commands-topic", "ORDO_COMMANDS_TOPIC", "topic commands are submitted to")
 	f.str(&f.o.RepliesTopic, "replies-topic", "ORDO_REPLIES_TOPIC", "topic outcomes are replied on")
+	f.str(&f.o.EventsTopic, "events-topic", "ORDO_EVENTS_TOPIC", "topic every decided command is published to as an event, with as many partitions as the commands topic (created so); empty: no events")
 	f.num(&f.o.Partitions, "partitions", "ORDO_PARTITIONS", "partitions of the commands topic when it is created; the most consumers that can share the work (never change it after accounts exist)")
 	f.num(&f.o.ReplyPartitions, "reply-partitions", "ORDO_REPLY_PARTITIONS", "partitions of the replies topic when it is created")
 	f.topicSettings()
@@ -337,7 +340,7 @@ func (f *flagSet) createTopics() {
 // topicLayout is the topics the options describe.
 func (o Options) topicLayout() topics.Layout {
 	return topics.Layout{
-		Commands: o.CommandsTopic, Replies: o.RepliesTopic,
+		Commands: o.CommandsTopic, Replies: o.RepliesTopic, Events: o.EventsTopic,
 		Partitions: int32(o.Partitions), ReplyPartitions: int32(o.ReplyPartitions),
 		ReplicationFactor: int16(o.ReplicationFactor),
 		CommandsRetention: o.CommandsRetention, RepliesRetention: o.RepliesRetention,

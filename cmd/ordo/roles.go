@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/ordo-dev/ordo/api"
 	"github.com/ordo-dev/ordo/consumer"
@@ -20,21 +21,48 @@ import (
 	"github.com/ordo-dev/ordo/topics"
 )
 
-// ensureTopics checks that the commands and replies topics exist (creating
-// them with --create-topics), and refuses to run the role against a commands
-// topic whose partition count differs from the one the deployment started
-// with (recorded in Postgres on first use).
+// ensureTopics checks that the commands, replies and events topics exist
+// (creating them with --create-topics), and refuses to run the role against
+// a commands topic whose partition count differs from the one the
+// deployment started with (recorded in Postgres on first use).
 func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *slog.Logger) error {
 	adm, err := newAdmin(o)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	counts, err := topics.Ensure(ctx, adm, o.topicLayout().Specs(), o.CreateTopics, log)
+	layout := o.topicLayout()
+	specs := layout.Specs()
+	if o.EventsTopic != "" {
+		specs = specs[:len(specs)-1] // after the commands topic, with its count
+	}
+	counts, err := topics.Ensure(ctx, adm, specs, o.CreateTopics, log)
 	if err != nil {
 		return err
 	}
-	return store.CheckPartitionCount(ctx, o.CommandsTopic, counts[o.CommandsTopic])
+	if err := store.CheckPartitionCount(ctx, o.CommandsTopic, counts[o.CommandsTopic]); err != nil {
+		return err
+	}
+	return ensureEventsTopic(ctx, o, adm, counts[o.CommandsTopic], log)
+}
+
+// ensureEventsTopic creates the events topic, if there is one, with as many
+// partitions as the commands topic has, and refuses to run on one with a
+// different count: the event of a command from commands partition p goes
+// to events partition p (see consumer/events.go).
+func ensureEventsTopic(ctx context.Context, o Options, adm *kadm.Client, commandPartitions int32, log *slog.Logger) error {
+	if o.EventsTopic == "" {
+		return nil
+	}
+	counts, err := topics.Ensure(ctx, adm, []topics.Spec{o.topicLayout().EventsSpec(commandPartitions)}, o.CreateTopics, log)
+	if err != nil {
+		return err
+	}
+	if n := counts[o.EventsTopic]; n != commandPartitions {
+		return fmt.Errorf("events topic %s has %d partitions and commands topic %s has %d: they must match, as the events of commands partition p go to events partition p; recreate the events topic with %d partitions, or name another with --events-topic",
+			o.EventsTopic, n, o.CommandsTopic, commandPartitions, commandPartitions)
+	}
+	return nil
 }
 
 // API is the `ordo api` role: the HTTP server, its producer and its reply
@@ -218,7 +246,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		replyTopics = []string{o.RepliesTopic}
 	}
 	proc, err := consumer.New(ctx, consumer.Config{
-		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group, ReplyTopics: replyTopics,
+		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group, ReplyTopics: replyTopics, EventsTopic: o.EventsTopic,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
 		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,

@@ -279,6 +279,21 @@ func repartitionTopics(ctx context.Context, w io.Writer, o Options, adm *kadm.Cl
 		}
 		fmt.Fprintf(w, "%s: partitions %d -> %d\n", topic, current, to)
 	}
+	// The events of commands partition p go to events partition p: the
+	// events topic follows. Events published before the switch stay in
+	// their old partitions; readers order an account's events by version.
+	if o.EventsTopic != "" {
+		eds, err := topics.Describe(ctx, adm, o.EventsTopic)
+		if err != nil {
+			return err
+		}
+		if eds[0].Exists && eds[0].Partitions != to {
+			if err := topics.AddPartitions(ctx, adm, o.EventsTopic, to); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s: partitions %d -> %d\n", o.EventsTopic, eds[0].Partitions, to)
+		}
+	}
 	if err := store.RecordPartitionCount(ctx, topic, recorded, to); err != nil {
 		return err
 	}

@@ -224,7 +224,12 @@ func decideBatches(order []int, batches []ledger.PartitionBatch, prev []int64, s
 				results[i][j].Skipped = true
 				continue
 			}
+			stored := len(w.cmdID)
 			results[i][j].Outcome = decideRecord(r, batch.Claim.Partition, st, w)
+			if len(w.cmdID) > stored {
+				// A new commands row, written with this time (see flush).
+				results[i][j].Stored, results[i][j].DecidedAt = true, st.decidedAt()
+			}
 			results[i][j].Emit, results[i][j].Final = st.emits[r.CommandID], st.finals[r.CommandID]
 			last = r.Offset
 		}
@@ -407,6 +412,11 @@ type batchState struct {
 	// deadlines: read once, when the attempt starts deciding.
 	now time.Time
 }
+
+// decidedAt is the time the batch's commands rows are stored with, at
+// the precision Postgres keeps, so that an event built from memory and one
+// read back from the row agree.
+func (st *batchState) decidedAt() time.Time { return st.now.UTC().Truncate(time.Microsecond) }
 
 func newBatchState() *batchState {
 	return &batchState{prior: map[string]priorCommand{}, accounts: map[string]*accountState{}, holds: map[string]*holdState{},

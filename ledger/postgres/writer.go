@@ -183,11 +183,14 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 	w.queueHolds(b, bs.holds)
 	w.queueTransfers(b, bs)
 	if len(w.cmdID) > 0 {
-		b.Queue(`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
-			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $10, c.part, c.off
+		// created_at is the batch's decision time, which the results
+		// carry too (Result.DecidedAt): the events built from them and
+		// from these rows agree.
+		b.Queue(`INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset", created_at)
+			SELECT c.id, c.account, c.kind, c.fp, c.status, c.code, c.outcome, $10, c.part, c.off, $11
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::json[], $8::int8[], $9::int4[])
 			AS c(id, account, kind, fp, status, code, outcome, off, part)`,
-			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.cmdPartition, w.topic)
+			w.cmdID, w.cmdAccount, w.cmdKind, w.cmdFP, w.cmdStatus, w.cmdCode, w.cmdOutcome, w.cmdOffset, w.cmdPartition, w.topic, bs.decidedAt())
 	}
 	w.queueFinals(b)
 	b.Queue(`WITH u AS (

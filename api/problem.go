@@ -59,6 +59,7 @@ var problems = map[string]problemKind{
 	codePayloadTooLarge:                     {http.StatusRequestEntityTooLarge, "Request body too large"},
 	codeUnavailable:                         {http.StatusServiceUnavailable, "Service unavailable"},
 	codeOutcomeUnknown:                      {http.StatusServiceUnavailable, "Outcome unknown"},
+	codeOverloaded:                          {http.StatusServiceUnavailable, "Overloaded"},
 	codeInternal:                            {http.StatusInternalServerError, "Internal error"},
 }
 
@@ -72,6 +73,7 @@ const (
 	codePayloadTooLarge  = "payload_too_large"
 	codeUnavailable      = "unavailable"
 	codeOutcomeUnknown   = "outcome_unknown"
+	codeOverloaded       = "overloaded"
 	codeInternal         = "internal"
 )
 

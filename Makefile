@@ -31,7 +31,12 @@ export ORDO_TEST_IMAGE ?= $(IMAGE)
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
-.PHONY: all build run test test-unit chaos vet lint image test-images clean
+# Fuzzing: each target of FUZZ_TARGETS (package:Fuzz function) runs for
+# FUZZTIME, one after the other, after its checked-in seed corpus.
+FUZZTIME     ?= 10s
+FUZZ_TARGETS := ./api/:FuzzCommandBody ./wire/:FuzzDecodeCommand ./ledger/:FuzzDecide
+
+.PHONY: all build run test test-unit chaos fuzz vet lint image test-images clean
 
 all: build
 
@@ -54,6 +59,15 @@ chaos: image test-images
 ## test-unit: the tests that need no Docker.
 test-unit:
 	$(GO) test -count=1 -race ./ledger/ ./api/
+
+## fuzz: each fuzz target for FUZZTIME (default 10s); a failing input is
+## written to the package's testdata/fuzz/<FuzzName>/ and fails the run.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "== fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -count=1 -timeout 10m -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 vet:
 	$(GO) vet ./...

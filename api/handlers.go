@@ -152,6 +152,9 @@ func (s *Server) execute(c echo.Context, cmd ledger.Command) error {
 	// different request) without applying it twice. Concurrent identical
 	// requests on this instance share one submission.
 	call, leader := s.inflight.join(cmd.ID, fp)
+	if call == nil {
+		return s.overloaded(c)
+	}
 	defer s.inflight.leave(call)
 	if leader {
 		// The submission answers every request sharing the call, so it
@@ -267,6 +270,14 @@ func (s *Server) outcomeUnknown(c echo.Context, cmd ledger.Command, keyed bool) 
 func (s *Server) unavailable(c echo.Context, detail string) error {
 	c.Response().Header().Set("Retry-After", "1")
 	return s.problem(c, newProblem(codeUnavailable, detail))
+}
+
+// overloaded refuses a new command when MaxWaiting commands are in flight
+// already: 503 with Retry-After. The command was not submitted.
+func (s *Server) overloaded(c echo.Context) error {
+	s.metrics.overloaded.Inc()
+	c.Response().Header().Set("Retry-After", "1")
+	return s.problem(c, newProblem(codeOverloaded, "this instance has too many commands waiting for their outcomes and took no new one; retry after the Retry-After seconds"))
 }
 
 // refuseDraining refuses a new command while the server shuts down; the

@@ -20,9 +20,13 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.HistogramVec
 	outcomes *prometheus.CounterVec
+	// overloaded counts commands refused because MaxWaiting were in
+	// flight.
+	overloaded prometheus.Counter
 }
 
-func newMetrics() *metrics {
+// newMetrics registers the metrics; waiting reports the commands in flight.
+func newMetrics(waiting func() int) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -34,8 +38,16 @@ func newMetrics() *metrics {
 			Name: "ordo_command_outcomes_total",
 			Help: "Command outcomes answered, by kind, status and code.",
 		}, []string{"kind", "status", "code"}),
+		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordo_commands_overloaded_total",
+			Help: "Commands refused with 503 overloaded because --max-waiting commands were in flight; none of them was submitted.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	waitingGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ordo_commands_waiting",
+		Help: "Commands in flight on this instance (waiting for the broker or for their outcomes); at most --max-waiting.",
+	}, func() float64 { return float64(waiting()) })
+	m.reg.MustRegister(m.requests, m.outcomes, m.overloaded, waitingGauge, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -59,6 +59,7 @@ var problems = map[string]problemKind{
 	codePayloadTooLarge:                     {http.StatusRequestEntityTooLarge, "Request body too large"},
 	codeUnavailable:                         {http.StatusServiceUnavailable, "Service unavailable"},
 	codeOutcomeUnknown:                      {http.StatusServiceUnavailable, "Outcome unknown"},
+	codeOverloaded:                          {http.StatusServiceUnavailable, "Overloaded"},
 	codeInternal:                            {http.StatusInternalServerError, "Internal error"},
 	codeUnauthorized:                        {http.StatusUnauthorized, "Unauthorized"},
 	codeForbidden:                           {http.StatusForbidden, "Forbidden"},
@@ -74,6 +75,7 @@ const (
 	codePayloadTooLarge  = "payload_too_large"
 	codeUnavailable      = "unavailable"
 	codeOutcomeUnknown   = "outcome_unknown"
+	codeOverloaded       = "overloaded"
 	codeInternal         = "internal"
 	codeUnauthorized     = "unauthorized"
 	codeForbidden        = "forbidden"

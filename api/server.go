@@ -83,7 +83,24 @@ type Config struct {
 	// KeyCacheTTL is how long a verified key is trusted before it is read
 	// again: a revoked key is refused within it. Default 5s.
 	KeyCacheTTL time.Duration
+	// MaxWaiting bounds the commands this instance has in flight: waiting
+	// for the broker's acknowledgement or for their outcomes. A new command
+	// beyond it is refused with 503 overloaded and Retry-After, before it is
+	// produced; a request that joins an identical command already in flight
+	// (same Idempotency-Key and body) does not count again. Default
+	// DefaultMaxWaiting.
+	MaxWaiting int
 }
+
+// DefaultMaxWaiting is Config.MaxWaiting's default. Served normally, an
+// instance has few commands in flight (by Little's law, 10,000 commands a
+// second answered in 20 ms keep 200 waiting); 1024 leaves room for bursts
+// and stays below the default connection cap (2048), so that when the
+// consumers stall the excess is refused at once with 503 overloaded
+// rather than holding every connection for the whole wait budget. Each
+// waiting command costs a few KiB (its goroutines, its request and its
+// call), a few MiB in all.
+const DefaultMaxWaiting = 1024
 
 // Server serves the HTTP API.
 type Server struct {
@@ -131,7 +148,11 @@ func New(cfg Config, store Store, submit Submitter) *Server {
 	if cfg.KeyCacheTTL <= 0 {
 		cfg.KeyCacheTTL = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, store: store, submit: submit, inflight: newInflight(), pending: newPending(), log: cfg.Logger.With("component", "api"), metrics: newMetrics()}
+	if cfg.MaxWaiting <= 0 {
+		cfg.MaxWaiting = DefaultMaxWaiting
+	}
+	s := &Server{cfg: cfg, store: store, submit: submit, inflight: newInflight(cfg.MaxWaiting), pending: newPending(), log: cfg.Logger.With("component", "api")}
+	s.metrics = newMetrics(s.inflight.waiting)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

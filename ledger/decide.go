@@ -83,8 +83,10 @@ func Decide(st State, cmd Command) Decision {
 	next := a
 	switch cmd.Kind {
 	case KindDeposit:
-		if next.Balance > MaxAmount-cmd.Amount {
-			return refuse(st, cmd, CodeBalanceLimitExceeded, fmt.Sprintf("the balance would exceed %d", MaxAmount))
+		// Money in flight may come back as a refund, which cannot be
+		// refused: it counts against the limit already.
+		if next.Balance+next.InFlight > MaxAmount-cmd.Amount {
+			return refuse(st, cmd, CodeBalanceLimitExceeded, fmt.Sprintf("the balance (with %d in transfers that may be refunded) would exceed %d", next.InFlight, MaxAmount))
 		}
 		next.Balance += cmd.Amount
 		return apply(st, cmd, next, nil, cmd.Amount)
@@ -223,8 +225,8 @@ func credit(st State, cmd Command) Decision {
 		return refuseCredit(CodeAccountClosed, fmt.Sprintf("account %q is closed", cmd.AccountID))
 	case acc.Currency != cmd.Currency:
 		return refuseCredit(CodeCurrencyMismatch, fmt.Sprintf("account %q holds %s, not %s", acc.ID, acc.Currency, cmd.Currency))
-	case acc.Balance > MaxAmount-cmd.Amount:
-		return refuseCredit(CodeBalanceLimitExceeded, fmt.Sprintf("the balance would exceed %d", MaxAmount))
+	case acc.Balance+acc.InFlight > MaxAmount-cmd.Amount:
+		return refuseCredit(CodeBalanceLimitExceeded, fmt.Sprintf("the balance (with %d in transfers that may be refunded) would exceed %d", acc.InFlight, MaxAmount))
 	}
 	next := acc.withDerived()
 	next.Balance += cmd.Amount

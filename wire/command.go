@@ -62,7 +62,8 @@ const (
 //     it is applied, or "*" for "the account exists"; otherwise it is
 //     refused as precondition_failed.
 //   - deadline (optional, RFC 3339): the last moment the command may be
-//     decided; decided later, it is refused as "expired". Without it, the
+//     decided; decided later, it is refused as "expired". Its precision is
+//     milliseconds: finer digits are dropped. Without it, the
 //     consumer takes the record's timestamp plus its default deadline.
 //
 // rawEnvelope is the envelope as read, before its members are checked.
@@ -318,6 +319,10 @@ func DecodeCommand(id string, value []byte) (ledger.Command, error) {
 		if cmd.Deadline, err = time.Parse(time.RFC3339Nano, s); err != nil {
 			return ledger.Command{}, &ledger.FieldError{Field: "deadline", Reason: "must be an RFC 3339 timestamp such as 2026-11-30T13:00:00Z"}
 		}
+		// Deadlines have the envelope's precision, milliseconds: finer
+		// digits are dropped (never extending the deadline), so a
+		// command re-encoded keeps its deadline exactly.
+		cmd.Deadline = cmd.Deadline.Truncate(time.Millisecond)
 	}
 	if err := cmd.Validate(); err != nil {
 		return ledger.Command{}, err

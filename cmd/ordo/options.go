@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ordo-dev/ordo/api"
 	"github.com/ordo-dev/ordo/topics"
 )
 
@@ -42,6 +43,7 @@ type Options struct {
 	HTTPWrite         time.Duration
 	HTTPIdle          time.Duration
 	HTTPMaxConns      int
+	MaxWaiting        int
 	SessionTimeout    time.Duration
 	Heartbeat         time.Duration
 	RetryBackoffMax   time.Duration
@@ -93,6 +95,7 @@ func defaultOptions() Options {
 		HTTPWrite:         30 * time.Second,
 		HTTPIdle:          60 * time.Second,
 		HTTPMaxConns:      2048,
+		MaxWaiting:        api.DefaultMaxWaiting, // 1024: see its comment
 		SessionTimeout:    10 * time.Second,
 		Heartbeat:         time.Second,
 		RetryBackoffMax:   30 * time.Second,
@@ -205,6 +208,9 @@ func (o *Options) Validate(r role) error {
 		}
 		if o.Auth && (o.AuthCacheTTL < 10*time.Millisecond || o.AuthCacheTTL > time.Minute) {
 			bad("auth-cache-ttl", "ORDO_AUTH_CACHE_TTL", "must be from 10ms to 1m", o.AuthCacheTTL)
+		}
+		if o.MaxWaiting < 1 {
+			bad("max-waiting", "ORDO_MAX_WAITING", "must be at least 1", o.MaxWaiting)
 		}
 	}
 	if r&roleConsumer != 0 {
@@ -373,6 +379,7 @@ func (f *flagSet) api() {
 	f.dur(&f.o.HTTPWrite, "http-write-timeout", "ORDO_HTTP_WRITE_TIMEOUT", "longest time from the end of a request's headers to the end of its response; at least --produce-timeout + --wait-budget + 1s, plus 5s")
 	f.dur(&f.o.HTTPIdle, "http-idle-timeout", "ORDO_HTTP_IDLE_TIMEOUT", "how long a kept-alive connection may wait for its next request")
 	f.num(&f.o.HTTPMaxConns, "http-max-conns", "ORDO_HTTP_MAX_CONNS", "most connections served at once; more wait in the listen backlog")
+	f.num(&f.o.MaxWaiting, "max-waiting", "ORDO_MAX_WAITING", "most commands this instance keeps in flight (waiting for the broker or their outcomes); beyond it a new command is refused at once with 503 overloaded and Retry-After, and not submitted")
 	f.dur(&f.o.Linger, "linger", "ORDO_LINGER", "how long the producer may hold a batch for more records")
 	f.str(&f.o.InstanceID, "instance-id", "ORDO_INSTANCE_ID", "this API instance's ID for reply routing (default: random per start)")
 }

@@ -42,6 +42,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"no read timeout", func(o *Options) { o.HTTPRead = 0 }, false},
 		{"no idle timeout", func(o *Options) { o.HTTPIdle = 0 }, false},
 		{"no HTTP connections", func(o *Options) { o.HTTPMaxConns = 0 }, false},
+		{"no commands may wait", func(o *Options) { o.MaxWaiting = 0 }, false},
 		{"write timeout below a request", func(o *Options) { o.WaitBudget, o.HTTPWrite = 10*time.Second, 8*time.Second }, false},
 		{"write timeout within the margin", func(o *Options) { o.HTTPWrite = o.RequestBound() + 4*time.Second }, false},
 		{"write timeout at the margin", func(o *Options) {

@@ -119,6 +119,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		ProduceTimeout:  o.ProduceTimeout,
 		ReadTimeout:     apiReadTimeout,
 		CommandDeadline: o.CommandDeadline,
+		MaxWaiting:      o.MaxWaiting,
 		Reply:           a.replies.Route(),
 		Logger:          log,
 		KeyCacheTTL:     o.AuthCacheTTL,

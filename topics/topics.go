@@ -17,9 +17,10 @@ import (
 // each topic's partition count as it is now. An existing topic whose
 // partition count differs is reported but left alone: adding partitions to
 // the commands topic would move accounts between partitions (the roles
-// refuse to run on it; see postgres.Store.CheckPartitionCount).
-func Ensure(ctx context.Context, brokers []string, topics map[string]int32, log *slog.Logger) (map[string]int32, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+// refuse to run on it; see postgres.Store.CheckPartitionCount). opts are
+// added to the admin client's options (TLS, SASL).
+func Ensure(ctx context.Context, brokers []string, topics map[string]int32, log *slog.Logger, opts ...kgo.Opt) (map[string]int32, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

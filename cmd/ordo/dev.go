@@ -87,9 +87,14 @@ func (d *Dev) Banner(w io.Writer) {
 	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
 		addr = "localhost:" + port
 	}
+	if d.api.certs != nil {
+		addr = "https://" + addr
+	} else {
+		addr = "http://" + addr
+	}
 	fmt.Fprintf(w, `
 Ordo is running.
-  API       http://%[1]s
+  API       %[1]s
   Ops       %[7]s
   Kafka     %[2]s (topics %[3]s, %[4]s)
   Postgres  %[5]s

@@ -50,6 +50,23 @@ type Options struct {
 	CommandDeadline            time.Duration
 	HoldExpiryInterval         time.Duration
 
+	// TLS and SASL of every Kafka client (kafkasec.go).
+	KafkaTLS              bool
+	KafkaTLSCA            string
+	KafkaTLSCert          string
+	KafkaTLSKey           string
+	KafkaTLSServerName    string
+	KafkaSASLMechanism    string
+	KafkaSASLUser         string
+	KafkaSASLPasswordFile string
+	// kafkaSASLPassword is ORDO_KAFKA_SASL_PASSWORD: never a flag, never
+	// logged or printed.
+	kafkaSASLPassword string
+
+	// HTTPS of the API (httptls.go): both or neither.
+	TLSCert string
+	TLSKey  string
+
 	// telemetry is the process's tracing (nil: off), set up from the
 	// OTEL_* environment by the role's command, not by a flag.
 	telemetry *telemetry
@@ -171,6 +188,9 @@ func (o *Options) Validate(r role) error {
 		if o.HTTPMaxConns < 1 {
 			bad("http-max-conns", "ORDO_HTTP_MAX_CONNS", "must be at least 1", o.HTTPMaxConns)
 		}
+		if (o.TLSCert == "") != (o.TLSKey == "") {
+			errs = append(errs, errors.New("--tls-cert (ORDO_TLS_CERT) and --tls-key (ORDO_TLS_KEY) go together"))
+		}
 	}
 	if r&roleConsumer != 0 {
 		if o.SessionTimeout <= 0 {
@@ -224,6 +244,18 @@ func (f *flagSet) str(p *string, name, env, usage string) {
 	f.fs.StringVar(p, name, *p, usage+" (env "+env+")")
 }
 
+func (f *flagSet) boolean(p *bool, name, env, usage string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.err = errors.Join(f.err, fmt.Errorf("%s=%q: not true or false", env, v))
+		} else {
+			*p = b
+		}
+	}
+	f.fs.BoolVar(p, name, *p, usage+" (env "+env+")")
+}
+
 func (f *flagSet) list(p *[]string, name, env, usage string) {
 	if v, ok := os.LookupEnv(env); ok && v != "" {
 		*p = strings.Split(v, ",")
@@ -273,6 +305,7 @@ func (f *flagSet) kafka() {
 	f.str(&f.o.RepliesTopic, "replies-topic", "ORDO_REPLIES_TOPIC", "topic outcomes are replied on")
 	f.num(&f.o.Partitions, "partitions", "ORDO_PARTITIONS", "partitions of the commands topic when it is created; the most consumers that can share the work (never change it after accounts exist)")
 	f.num(&f.o.ReplyPartitions, "reply-partitions", "ORDO_REPLY_PARTITIONS", "partitions of the replies topic when it is created")
+	f.kafkaSecurity()
 }
 
 func (f *flagSet) database() {
@@ -298,6 +331,8 @@ func (f *flagSet) api() {
 	f.num(&f.o.HTTPMaxConns, "http-max-conns", "ORDO_HTTP_MAX_CONNS", "most connections served at once; more wait in the listen backlog")
 	f.dur(&f.o.Linger, "linger", "ORDO_LINGER", "how long the producer may hold a batch for more records")
 	f.str(&f.o.InstanceID, "instance-id", "ORDO_INSTANCE_ID", "this API instance's ID for reply routing (default: random per start)")
+	f.str(&f.o.TLSCert, "tls-cert", "ORDO_TLS_CERT", "PEM certificate (chain) to serve HTTPS with; reloaded when the file changes (with --tls-key; default: plain HTTP)")
+	f.str(&f.o.TLSKey, "tls-key", "ORDO_TLS_KEY", "PEM private key of --tls-cert")
 }
 
 func (f *flagSet) consumer() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-dev/ordo/api"
 	"github.com/ordo-dev/ordo/consumer"
@@ -24,11 +25,11 @@ import (
 // missing, and refuses to run the role against a commands topic whose
 // partition count differs from the one the deployment started with
 // (recorded in Postgres on first use).
-func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *slog.Logger) error {
+func ensureTopics(ctx context.Context, o Options, store *postgres.Store, log *slog.Logger, kopts []kgo.Opt) error {
 	counts, err := topics.Ensure(ctx, o.Brokers, map[string]int32{
 		o.CommandsTopic: int32(o.Partitions),
 		o.RepliesTopic:  int32(o.ReplyPartitions),
-	}, log)
+	}, log, kopts...)
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,8 @@ type API struct {
 	server   *api.Server
 	http     *http.Server
 	ln       net.Listener
-	ops      *opsServer // nil when --ops-addr is empty (ordo dev serves one for both roles)
+	ops      *opsServer    // nil when --ops-addr is empty (ordo dev serves one for both roles)
+	certs    *certReloader // nil: plain HTTP
 	log      *slog.Logger
 	drain    time.Duration
 }
@@ -54,16 +56,24 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if err := o.Validate(roleAPI); err != nil {
 		return nil, err
 	}
+	kopts, err := kafkaClientOpts(o)
+	if err != nil {
+		return nil, err
+	}
 	a := &API{log: log, drain: o.DrainTimeout}
-	var err error
+	if o.TLSCert != "" {
+		if a.certs, err = newCertReloader(o.TLSCert, o.TLSKey, log); err != nil {
+			return nil, err
+		}
+	}
 	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log)); err != nil {
 		return nil, err
 	}
-	if err := ensureTopics(ctx, o, a.store, log); err != nil {
+	if err := ensureTopics(ctx, o, a.store, log, kopts); err != nil {
 		a.Close()
 		return nil, err
 	}
-	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log, ClientOpts: o.telemetry.kafkaOpts()}); err != nil {
+	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log, ClientOpts: kopts}); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -71,7 +81,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if instance == "" {
 		instance = uuid.NewString()
 	}
-	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log, o.telemetry.kafkaOpts()...); err != nil {
+	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log, kopts...); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -90,6 +100,9 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	}
 	a.ln = api.LimitListener(a.ln, o.HTTPMaxConns)
 	a.http = a.server.HTTPServer(api.HTTPConfig{ReadTimeout: o.HTTPRead, WriteTimeout: o.HTTPWrite, IdleTimeout: o.HTTPIdle})
+	if a.certs != nil {
+		a.http.TLSConfig = serverTLSConfig(a.certs)
+	}
 	if o.OpsAddr != "" {
 		if a.ops, err = newOps(o.OpsAddr, []readiness{a.Ready}, a.Metrics()); err != nil {
 			a.Close()
@@ -97,12 +110,20 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		}
 		log.Info("ops endpoints ready", "addr", a.ops.Addr())
 	}
-	log.Info("api ready", "addr", a.ln.Addr().String(), "instance", instance, "reply_partition", a.replies.Route().Partition)
+	log.Info("api ready", "addr", a.ln.Addr().String(), "tls", a.certs != nil, "instance", instance, "reply_partition", a.replies.Route().Partition)
 	return a, nil
 }
 
 // Addr is the address the API listens on.
 func (a *API) Addr() string { return a.ln.Addr().String() }
+
+// URL is the API's base URL: https with --tls-cert.
+func (a *API) URL() string {
+	if a.certs != nil {
+		return "https://" + localhost(a.Addr())
+	}
+	return "http://" + localhost(a.Addr())
+}
 
 // OpsAddr is the address of the ops endpoints, or "" if none.
 func (a *API) OpsAddr() string {
@@ -131,7 +152,13 @@ func (a *API) Run(ctx context.Context) error {
 		go a.ops.Run()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- a.http.Serve(a.ln) }()
+	go func() {
+		if a.certs != nil {
+			errc <- a.http.ServeTLS(a.ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		errc <- a.http.Serve(a.ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -183,11 +210,15 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	if err := o.Validate(roleConsumer); err != nil {
 		return nil, err
 	}
+	kopts, err := kafkaClientOpts(o)
+	if err != nil {
+		return nil, err
+	}
 	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log))
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureTopics(ctx, o, store, log); err != nil {
+	if err := ensureTopics(ctx, o, store, log, kopts); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -200,7 +231,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
 		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,
-		ClientOpts: o.telemetry.kafkaOpts(), Tracer: o.telemetry.recordTracer(),
+		ClientOpts: kopts, Tracer: o.telemetry.recordTracer(),
 	}, store)
 	if err != nil {
 		store.Close()

@@ -98,9 +98,14 @@ func (d *Dev) Banner(w io.Writer) {
 	if !loopback(d.api.Addr()) {
 		access = "OPEN, NO API KEY, AND REACHABLE FROM OTHER MACHINES: anyone who reaches it can move money"
 	}
+	if d.api.certs != nil {
+		addr = "https://" + addr
+	} else {
+		addr = "http://" + addr
+	}
 	fmt.Fprintf(w, `
 Ordo is running.
-  API       http://%[1]s
+  API       %[1]s
   Access    %[8]s
   Ops       %[7]s
   Kafka     %[2]s (topics %[3]s, %[4]s)

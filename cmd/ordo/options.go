@@ -63,6 +63,23 @@ type Options struct {
 	HoldExpiryInterval         time.Duration
 	ReadDatabaseURL            string // api: a read replica for the history reads; "": DatabaseURL
 
+	// TLS and SASL of every Kafka client (kafkasec.go).
+	KafkaTLS              bool
+	KafkaTLSCA            string
+	KafkaTLSCert          string
+	KafkaTLSKey           string
+	KafkaTLSServerName    string
+	KafkaSASLMechanism    string
+	KafkaSASLUser         string
+	KafkaSASLPasswordFile string
+	// kafkaSASLPassword is ORDO_KAFKA_SASL_PASSWORD: never a flag, never
+	// logged or printed.
+	kafkaSASLPassword string
+
+	// HTTPS of the API (httptls.go): both or neither.
+	TLSCert string
+	TLSKey  string
+
 	// telemetry is the process's tracing (nil: off), set up from the
 	// OTEL_* environment by the role's command, not by a flag.
 	telemetry *telemetry
@@ -212,6 +229,9 @@ func (o *Options) Validate(r role) error {
 		if o.MaxWaiting < 1 {
 			bad("max-waiting", "ORDO_MAX_WAITING", "must be at least 1", o.MaxWaiting)
 		}
+		if (o.TLSCert == "") != (o.TLSKey == "") {
+			errs = append(errs, errors.New("--tls-cert (ORDO_TLS_CERT) and --tls-key (ORDO_TLS_KEY) go together"))
+		}
 	}
 	if r&roleConsumer != 0 {
 		if o.SessionTimeout <= 0 {
@@ -265,6 +285,18 @@ func (f *flagSet) str(p *string, name, env, usage string) {
 	f.fs.StringVar(p, name, *p, usage+" (env "+env+")")
 }
 
+func (f *flagSet) boolean(p *bool, name, env, usage string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.err = errors.Join(f.err, fmt.Errorf("%s=%q: not true or false", env, v))
+		} else {
+			*p = b
+		}
+	}
+	f.fs.BoolVar(p, name, *p, usage+" (env "+env+")")
+}
+
 func (f *flagSet) list(p *[]string, name, env, usage string) {
 	if v, ok := os.LookupEnv(env); ok && v != "" {
 		*p = strings.Split(v, ",")
@@ -282,18 +314,6 @@ func (f *flagSet) num(p *int, name, env, usage string) {
 		}
 	}
 	f.fs.IntVar(p, name, *p, usage+" (env "+env+")")
-}
-
-func (f *flagSet) boolean(p *bool, name, env, usage string) {
-	if v, ok := os.LookupEnv(env); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.err = errors.Join(f.err, fmt.Errorf("%s=%q: not true or false", env, v))
-		} else {
-			*p = b
-		}
-	}
-	f.fs.BoolVar(p, name, *p, usage+" (env "+env+")")
 }
 
 func (f *flagSet) dur(p *time.Duration, name, env, usage string) {
@@ -327,6 +347,7 @@ func (f *flagSet) kafka() {
 	f.str(&f.o.EventsTopic, "events-topic", "ORDO_EVENTS_TOPIC", "topic every decided command is published to as an event, with as many partitions as the commands topic (created so); empty: no events")
 	f.num(&f.o.Partitions, "partitions", "ORDO_PARTITIONS", "partitions of the commands topic when it is created; the most consumers that can share the work (never change it after accounts exist)")
 	f.num(&f.o.ReplyPartitions, "reply-partitions", "ORDO_REPLY_PARTITIONS", "partitions of the replies topic when it is created")
+	f.kafkaSecurity()
 	f.topicSettings()
 }
 
@@ -382,6 +403,8 @@ func (f *flagSet) api() {
 	f.num(&f.o.MaxWaiting, "max-waiting", "ORDO_MAX_WAITING", "most commands this instance keeps in flight (waiting for the broker or their outcomes); beyond it a new command is refused at once with 503 overloaded and Retry-After, and not submitted")
 	f.dur(&f.o.Linger, "linger", "ORDO_LINGER", "how long the producer may hold a batch for more records")
 	f.str(&f.o.InstanceID, "instance-id", "ORDO_INSTANCE_ID", "this API instance's ID for reply routing (default: random per start)")
+	f.str(&f.o.TLSCert, "tls-cert", "ORDO_TLS_CERT", "PEM certificate (chain) to serve HTTPS with; reloaded when the file changes (with --tls-key; default: plain HTTP)")
+	f.str(&f.o.TLSKey, "tls-key", "ORDO_TLS_KEY", "PEM private key of --tls-cert")
 }
 
 // auth is the API's access control (ordo api only: ordo dev runs open).

@@ -50,6 +50,9 @@ func TestOptionsValidate(t *testing.T) {
 			o.HTTPWrite = o.RequestBound() + 5*time.Second
 		}, true},
 		{"no retry backoff cap", func(o *Options) { o.RetryBackoffMax = 0 }, false},
+		{"https", func(o *Options) { o.TLSCert, o.TLSKey = "c.pem", "k.pem" }, true},
+		{"tls cert without key", func(o *Options) { o.TLSCert = "c.pem" }, false},
+		{"tls key without cert", func(o *Options) { o.TLSKey = "k.pem" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -102,6 +102,7 @@ partition before its backoff ends.`,
 		if c == cmd {
 			fs.list(&o.Brokers, "brokers", "ORDO_BROKERS", "Kafka bootstrap brokers, comma-separated (for the log end, lag and assignments)")
 			fs.str(&o.Group, "group", "ORDO_GROUP", "consumer group")
+			fs.kafkaSecurity()
 		}
 	}
 	cmd.AddCommand(release)
@@ -167,7 +168,11 @@ func listPartitions(ctx context.Context, w io.Writer, o Options, store *postgres
 // describeKafka fills in each partition's log end and the member the group
 // assigns it to.
 func describeKafka(ctx context.Context, o Options, rows map[int32]*partitionRow) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+	kopts, err := kafkaClientOpts(o)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, kopts...)...)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,8 @@ type API struct {
 	server   *api.Server
 	http     *http.Server
 	ln       net.Listener
-	ops      *opsServer // nil when --ops-addr is empty (ordo dev serves one for both roles)
+	ops      *opsServer    // nil when --ops-addr is empty (ordo dev serves one for both roles)
+	certs    *certReloader // nil: plain HTTP
 	log      *slog.Logger
 	drain    time.Duration
 }
@@ -85,8 +86,16 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if err := o.Validate(roleAPI); err != nil {
 		return nil, err
 	}
+	kopts, err := kafkaClientOpts(o)
+	if err != nil {
+		return nil, err
+	}
 	a := &API{log: log, drain: o.DrainTimeout}
-	var err error
+	if o.TLSCert != "" {
+		if a.certs, err = newCertReloader(o.TLSCert, o.TLSKey, log); err != nil {
+			return nil, err
+		}
+	}
 	if a.store, err = postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log)); err != nil {
 		return nil, err
 	}
@@ -102,7 +111,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		a.Close()
 		return nil, err
 	}
-	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log, ClientOpts: o.telemetry.kafkaOpts()}); err != nil {
+	if a.producer, err = producer.New(producer.Config{Brokers: o.Brokers, Topic: o.CommandsTopic, Linger: o.Linger, DeliveryTimeout: max(o.ProduceTimeout, time.Second), Logger: log, ClientOpts: kopts}); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -110,7 +119,7 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	if instance == "" {
 		instance = uuid.NewString()
 	}
-	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log, o.telemetry.kafkaOpts()...); err != nil {
+	if a.replies, err = replies.NewListener(ctx, o.Brokers, o.RepliesTopic, instance, log, kopts...); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -138,6 +147,9 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 	}
 	a.ln = api.LimitListener(a.ln, o.HTTPMaxConns)
 	a.http = a.server.HTTPServer(api.HTTPConfig{ReadTimeout: o.HTTPRead, WriteTimeout: o.HTTPWrite, IdleTimeout: o.HTTPIdle})
+	if a.certs != nil {
+		a.http.TLSConfig = serverTLSConfig(a.certs)
+	}
 	if o.OpsAddr != "" {
 		if a.ops, err = newOps(o.OpsAddr, []readiness{a.Ready}, a.Metrics()); err != nil {
 			a.Close()
@@ -145,12 +157,20 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		}
 		log.Info("ops endpoints ready", "addr", a.ops.Addr())
 	}
-	log.Info("api ready", "addr", a.ln.Addr().String(), "instance", instance, "reply_partition", a.replies.Route().Partition, "auth", o.Auth)
+	log.Info("api ready", "addr", a.ln.Addr().String(), "tls", a.certs != nil, "instance", instance, "reply_partition", a.replies.Route().Partition, "auth", o.Auth)
 	return a, nil
 }
 
 // Addr is the address the API listens on.
 func (a *API) Addr() string { return a.ln.Addr().String() }
+
+// URL is the API's base URL: https with --tls-cert.
+func (a *API) URL() string {
+	if a.certs != nil {
+		return "https://" + localhost(a.Addr())
+	}
+	return "http://" + localhost(a.Addr())
+}
 
 // OpsAddr is the address of the ops endpoints, or "" if none.
 func (a *API) OpsAddr() string {
@@ -179,7 +199,13 @@ func (a *API) Run(ctx context.Context) error {
 		go a.ops.Run()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- a.http.Serve(a.ln) }()
+	go func() {
+		if a.certs != nil {
+			errc <- a.http.ServeTLS(a.ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		errc <- a.http.Serve(a.ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -234,6 +260,10 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 	if err := o.Validate(roleConsumer); err != nil {
 		return nil, err
 	}
+	kopts, err := kafkaClientOpts(o)
+	if err != nil {
+		return nil, err
+	}
 	store, err := postgres.Open(ctx, o.DatabaseURL, storeOptions(o, log))
 	if err != nil {
 		return nil, err
@@ -251,7 +281,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
 		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,
-		ClientOpts: o.telemetry.kafkaOpts(), Tracer: o.telemetry.recordTracer(),
+		ClientOpts: kopts, Tracer: o.telemetry.recordTracer(),
 	}, store)
 	if err != nil {
 		store.Close()

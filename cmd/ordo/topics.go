@@ -21,9 +21,14 @@ import (
 // spec in a way that matters.
 var errTopicProblems = errors.New("topics differ from what Ordo needs")
 
-// newAdmin is a Kafka admin client for the options' brokers.
+// newAdmin is a Kafka admin client for the options' brokers, with their
+// TLS and SASL settings.
 func newAdmin(o Options) (*kadm.Client, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+	sec, err := kafkaOpts(o)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, sec...)...)
 	if err != nil {
 		return nil, err
 	}

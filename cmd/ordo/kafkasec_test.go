@@ -222,6 +222,7 @@ func TestRolesOverTLSAndSASL(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Idempotency-Key", path+body)
+		req.Header.Set("Authorization", "Bearer "+testAdminKey) // this transport is not the tests' default one
 		res, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("POST %s over HTTPS: %v", path, err)

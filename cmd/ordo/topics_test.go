@@ -36,7 +36,7 @@ func TestRolesRefuseMissingTopics(t *testing.T) {
 		t.Fatalf("NewConsumer on missing topics: %v, want topics.ErrMissing", err)
 	}
 	flags := []string{"--brokers", strings.Join(e.opts.Brokers, ","), "--commands-topic", e.opts.CommandsTopic,
-		"--replies-topic", e.opts.RepliesTopic, "--partitions", "3", "--reply-partitions", "2", "--commands-retention", "48h"}
+		"--replies-topic", e.opts.RepliesTopic, "--events-topic", e.opts.EventsTopic, "--partitions", "3", "--reply-partitions", "2", "--commands-retention", "48h"}
 	ordo := func(args ...string) (string, error) {
 		out, err := exec.Command(ordoBin, append(args, flags...)...).CombinedOutput()
 		return string(out), err

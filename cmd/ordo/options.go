@@ -62,7 +62,7 @@ type Options struct {
 	CommandDeadline            time.Duration
 	HoldExpiryInterval         time.Duration
 	OutcomeRetention           time.Duration // 0: keep stored outcomes forever
-	ReadDatabaseURL            string // api: a read replica for the history reads; "": DatabaseURL
+	ReadDatabaseURL            string        // api: a read replica for the history reads; "": DatabaseURL
 
 	// outcomeRetentionTest, in tests, replaces OutcomeRetention with one
 	// below its floor.

@@ -2,13 +2,16 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
 )
 
@@ -117,5 +120,87 @@ func TestPruneOutcomes(t *testing.T) {
 	}
 	if res.Count != 0 || res.NotReplayable != 1 {
 		t.Fatalf("replay: %d violations %v, %d not replayable; want 0 and alice not replayable", res.Count, res.Violations, res.NotReplayable)
+	}
+}
+
+// BenchmarkApplyWhilePruning is BenchmarkApplyBatch's cached mode over a
+// partition holding 100,000 old commands rows, alone ("idle") and with a
+// prune loop deleting them as the consumer does (500 rows a statement,
+// 100ms between statements) ("pruning").
+//
+//	go test -run '^$' -bench ApplyWhilePruning -benchtime 2000x ./ledger/postgres/
+func BenchmarkApplyWhilePruning(b *testing.B) {
+	const accounts, perBatch, old = 1000, 25, 100_000
+	for _, mode := range []string{"idle", "pruning"} {
+		b.Run(mode, func(b *testing.B) {
+			s, url := newStoreOptions(b, postgres.Options{MaxConns: 8})
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			if _, err := conn.Exec(ctx, `INSERT INTO commands (command_id, account_id, kind, fingerprint, status, outcome, topic, partition, "offset", created_at)
+				SELECT 'old-' || i, 'acct-' || (i % 1000), 'deposit', '\x00', 'applied', '{}', 'cmds', 0, i, now() - interval '2 days'
+				FROM generate_series(0, $1 - 1) i`, old); err != nil {
+				b.Fatal(err)
+			}
+			c, err := s.ClaimPartition(ctx, "cmds", 0, 1, "m1", false, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			off := int64(old)
+			next := func(r ledger.Record) ledger.Record {
+				r.Offset = off
+				off++
+				return r
+			}
+			setup := make([]ledger.Record, 0, 2*accounts)
+			for i := 0; i < accounts; i++ {
+				acc := fmt.Sprintf("acct-%d", i)
+				setup = append(setup, next(rec(0, "open-"+acc, open(acc))), next(rec(0, "fund-"+acc, deposit(acc, 1_000_000))))
+			}
+			if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: c, Records: setup}}); err != nil {
+				b.Fatal(err)
+			}
+			pruneCtx, stop := context.WithCancel(ctx)
+			var pruned atomic.Int64
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for mode == "pruning" && pruneCtx.Err() == nil {
+					n, more, err := s.PruneOutcomes(pruneCtx, "cmds", 0, math.MaxInt64, time.Now().Add(-24*time.Hour), 500)
+					if err != nil || !more {
+						return
+					}
+					pruned.Add(n)
+					select {
+					case <-pruneCtx.Done():
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+			}()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				recs := make([]ledger.Record, perBatch)
+				for j := range recs {
+					acc := fmt.Sprintf("acct-%d", (i*perBatch+j*37)%accounts)
+					id := fmt.Sprintf("b%d-%d", i, j)
+					if j%2 == 0 {
+						recs[j] = next(rec(0, id, deposit(acc, 7)))
+					} else {
+						recs[j] = next(rec(0, id, withdraw(acc, 5)))
+					}
+				}
+				if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: c, Records: recs}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			stop()
+			<-done
+			b.ReportMetric(float64(b.N*perBatch)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(pruned.Load()), "pruned")
+		})
 	}
 }

@@ -144,6 +144,10 @@ func (ep *eventPublisher) committed(recs []ledger.Record, results []ledger.Resul
 	}
 }
 
+// publishedOffset is the source offset of the last event known committed
+// in the partition's events partition; -1: none, or not read yet.
+func (ep *eventPublisher) publishedOffset() int64 { return ep.published.Load() }
+
 func (ep *eventPublisher) halted() bool { return ep.w != nil && ep.w.halted.Load() }
 
 // run starts sessions, with backoff between failed ones, until the

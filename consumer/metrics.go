@@ -32,6 +32,8 @@ type metrics struct {
 	holdExpiries prometheus.Counter
 	// stepsPublished counts saga steps produced from the outbox.
 	stepsPublished prometheus.Counter
+	// outcomesPruned counts the commands rows the outcome retention deleted.
+	outcomesPruned prometheus.Counter
 }
 
 func newMetrics(p *Processor) *metrics {
@@ -75,6 +77,10 @@ func newMetrics(p *Processor) *metrics {
 		Name: "ordo_consumer_hold_expiries_total",
 		Help: "expire_hold commands produced by this consumer's scan for open holds past their expiry (one per hold per scan at most; a hold is expired once however many reach it).",
 	})
+	m.outcomesPruned = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ordo_consumer_outcomes_pruned_total",
+		Help: "Stored outcomes (commands rows) deleted by the outcome retention (--outcome-retention).",
+	})
 	m.stepsPublished = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ordo_consumer_saga_steps_published_total",
 		Help: "Saga steps (a transfer's credit and settle) produced from the outbox, right after their commit or by the sweep; a step may be produced more than once and is applied once.",
@@ -105,7 +111,7 @@ func newMetrics(p *Processor) *metrics {
 			Name: "ordo_consumer_partitions_stopped",
 			Help: "Partitions assigned to this consumer that are stopped, whatever the reason (see ordo_consumer_partition_stopped).",
 		}, func() float64 { return float64(len(p.Stopped())) }),
-		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries, m.stepsPublished, m.retries, m.refused, m.repliesFailed,
+		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries, m.stepsPublished, m.outcomesPruned, m.retries, m.refused, m.repliesFailed,
 		partitionCollector{p},
 	)
 	return m

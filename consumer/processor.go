@@ -84,6 +84,10 @@ type Config struct {
 	// names none (one produced by another Kafka client), counted from the
 	// record's timestamp. Default 1h.
 	CommandDeadline time.Duration
+	// OutcomeRetention: how long the commands rows (stored outcomes and
+	// idempotency keys) of the owned partitions are kept (retention.go);
+	// the store must implement PruneOutcomes. Zero: forever.
+	OutcomeRetention time.Duration
 	// EventsTopic: the topic every stored decision is published to as an
 	// event (events.go); it must have as many partitions as Topic. Empty:
 	// no events.
@@ -175,7 +179,7 @@ type Processor struct {
 	// transactions.
 	replies     chan committedBatch
 	quitReplier chan struct{}
-	stopScans   context.CancelFunc // ends the hold expiry scan and the outbox sweep
+	stopScans   context.CancelFunc // ends the hold expiry scan, the outbox sweep and the retention
 
 	metrics *metrics
 	events  *eventSink // nil without Config.EventsTopic
@@ -196,6 +200,13 @@ type Processor struct {
 func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
+	}
+	var pr outcomePruner
+	if cfg.OutcomeRetention > 0 {
+		var ok bool
+		if pr, ok = store.(outcomePruner); !ok {
+			return nil, errors.New("consumer: an outcome retention needs a store that prunes outcomes")
+		}
 	}
 	p := &Processor{cfg: cfg, store: store, log: cfg.Logger.With("component", "consumer"), now: time.Now,
 		workers: map[int32]*worker{}, stalls: map[int32]*stall{}, assigned: map[int32]bool{}}
@@ -273,6 +284,10 @@ func New(ctx context.Context, cfg Config, store Store) (*Processor, error) {
 	go func() { defer p.wg.Done(); p.runExpiry(scans) }()
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); p.runOutbox(scans) }()
+	if pr != nil {
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.runRetention(scans, pr) }()
+	}
 	for i := 0; i < cfg.Appliers; i++ {
 		a := newApplier(p)
 		p.appliers = append(p.appliers, a)

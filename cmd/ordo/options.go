@@ -61,7 +61,12 @@ type Options struct {
 	LogFormat                  string
 	CommandDeadline            time.Duration
 	HoldExpiryInterval         time.Duration
-	ReadDatabaseURL            string // api: a read replica for the history reads; "": DatabaseURL
+	OutcomeRetention           time.Duration // 0: keep stored outcomes forever
+	ReadDatabaseURL            string        // api: a read replica for the history reads; "": DatabaseURL
+
+	// outcomeRetentionTest, in tests, replaces OutcomeRetention with one
+	// below its floor.
+	outcomeRetentionTest time.Duration
 
 	// TLS and SASL of every Kafka client (kafkasec.go).
 	KafkaTLS              bool
@@ -255,6 +260,9 @@ func (o *Options) Validate(r role) error {
 		if o.HoldExpiryInterval < 10*time.Millisecond || o.HoldExpiryInterval > time.Minute {
 			bad("hold-expiry-interval", "ORDO_HOLD_EXPIRY_INTERVAL", "must be from 10ms to 1m", o.HoldExpiryInterval)
 		}
+		if o.OutcomeRetention != 0 && o.OutcomeRetention < minOutcomeRetention {
+			bad("outcome-retention", "ORDO_OUTCOME_RETENTION", "must be 0 (keep forever) or at least 24h", o.OutcomeRetention)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -421,9 +429,22 @@ func (f *flagSet) consumer() {
 	f.num(&f.o.Appliers, "appliers", "ORDO_APPLIERS", "Postgres transactions a consumer keeps in flight; each commits everything queued for its partitions")
 	f.num(&f.o.CacheAccounts, "cache-accounts", "ORDO_CACHE_ACCOUNTS", "accounts each claimed partition keeps in memory, so that a batch of cached accounts commits in one round trip without reading")
 	f.dur(&f.o.HoldExpiryInterval, "hold-expiry-interval", "ORDO_HOLD_EXPIRY_INTERVAL", "how often a consumer looks for open holds past their expiry in its partitions and submits their expiry")
+	f.dur(&f.o.OutcomeRetention, "outcome-retention", "ORDO_OUTCOME_RETENTION", "how long stored outcomes and idempotency keys (commands rows) are kept; each consumer deletes its partitions' older ones once their events are published. A retry with an older Idempotency-Key is a new command, and GET /v1/commands/{id} answers 404 for it; the journal and events are kept forever. 0 keeps them forever; else at least 24h")
 	f.list(&f.o.ReplyTopics, "reply-topics", "ORDO_REPLY_TOPICS", "the only topics the consumer produces replies to, comma-separated; a record naming another is applied but not answered (default: --replies-topic)")
 	f.dur(&f.o.RetryBackoffMax, "retry-backoff-max", "ORDO_RETRY_BACKOFF_MAX", "longest wait between retries of a stopped partition (from 500ms, doubled per failure, jittered)")
 }
+
+// outcomeRetention is the consumer's retention of stored outcomes.
+func (o *Options) outcomeRetention() time.Duration {
+	if o.outcomeRetentionTest > 0 {
+		return o.outcomeRetentionTest
+	}
+	return o.OutcomeRetention
+}
+
+// minOutcomeRetention is the shortest --outcome-retention: a retry with
+// an Idempotency-Key must stay idempotent for at least a day.
+const minOutcomeRetention = 24 * time.Hour
 
 // Default ops addresses: one port per role, so that an API and a consumer
 // can run side by side on one host; ordo dev serves both roles on the API's.

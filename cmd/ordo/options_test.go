@@ -26,6 +26,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"no connections", func(o *Options) { o.DBMaxConns = 0 }, false},
 		{"hold expiry scan too often", func(o *Options) { o.HoldExpiryInterval = time.Millisecond }, false},
 		{"hold expiry scan too rare", func(o *Options) { o.HoldExpiryInterval = 2 * time.Minute }, false},
+		{"outcome retention under a day", func(o *Options) { o.OutcomeRetention = 23 * time.Hour }, false},
+		{"outcome retention of a day", func(o *Options) { o.OutcomeRetention = 24 * time.Hour }, true},
 		{"deadline under a second", func(o *Options) { o.CommandDeadline = 500 * time.Millisecond; o.WaitBudget = 100 * time.Millisecond }, false},
 		{"deadline within the wait budget", func(o *Options) { o.CommandDeadline = 5 * time.Second }, false},
 		{"deadline just past a request", func(o *Options) { o.CommandDeadline = o.RequestBound() + time.Millisecond }, true},

@@ -280,7 +280,7 @@ func NewConsumer(ctx context.Context, o Options, log *slog.Logger) (*Consumer, e
 		Brokers: o.Brokers, Topic: o.CommandsTopic, Group: o.Group, ReplyTopics: replyTopics, EventsTopic: o.EventsTopic,
 		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.Heartbeat,
 		MaxBatch: o.MaxBatch, Appliers: o.Appliers, RetryBackoffMax: o.RetryBackoffMax,
-		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, Logger: log,
+		CommandDeadline: o.CommandDeadline, HoldExpiryInterval: o.HoldExpiryInterval, OutcomeRetention: o.outcomeRetention(), Logger: log,
 		ClientOpts: kopts, Tracer: o.telemetry.recordTracer(),
 	}, store)
 	if err != nil {

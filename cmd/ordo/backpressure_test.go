@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
@@ -41,7 +39,7 @@ func TestFloodRefusedWhileConsumersStall(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { return e.logEndTotal() == before+maxWaiting })
 
 	concurrently(flood, func(i int) {
-		r, err := tryPostHeaders(a+"/v1/accounts/alice/deposits", `{"amount":1}`, fmt.Sprintf("flood-%d", i))
+		r, err := tryPost(a+"/v1/accounts/alice/deposits", `{"amount":1}`, fmt.Sprintf("flood-%d", i))
 		switch {
 		case err != nil:
 			t.Errorf("flood request %d: %v", i, err)
@@ -69,28 +67,6 @@ func TestFloodRefusedWhileConsumersStall(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, func() bool { bal, _ := e.balance("alice"); return bal == maxWaiting+1 })
 	e.auditLedger()
-}
-
-// tryPostHeaders is tryPost, keeping the response's headers.
-func tryPostHeaders(url, body, key string) (response, error) {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return response{}, err
-	}
-	req.Header.Set("Idempotency-Key", key)
-	res, err := httpClient.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	r := response{Status: res.StatusCode, Header: res.Header, Raw: raw}
-	var doc struct {
-		Code string `json:"code"`
-	}
-	_ = json.Unmarshal(raw, &doc)
-	r.Code = doc.Code
-	return r, nil
 }
 
 // apiMetric reads an unlabelled metric from an API instance's /metrics.

@@ -362,7 +362,7 @@ func tryPost(url, body, key string) (response, error) {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	r := response{Status: res.StatusCode, Raw: raw}
+	r := response{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	var doc struct {
 		CommandID string          `json:"command_id"`
 		Code      string          `json:"code"`

@@ -24,3 +24,28 @@ func (s *Store) Setting(ctx context.Context, name string) (string, error) {
 	err := s.pool.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&v)
 	return v, err
 }
+
+// GenericPlans is how many times the prepared statements of one of the
+// pool's connections ran a generic plan (pg_prepared_statements), by
+// statement text; with a pool of one connection, every statement the store
+// ran. Statements without parameters have only a generic plan and are
+// left out.
+func (s *Store) GenericPlans(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT statement, generic_plans FROM pg_prepared_statements WHERE generic_plans > 0 AND cardinality(parameter_types) > 0`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	plans := map[string]int64{}
+	for rows.Next() {
+		var (
+			stmt string
+			n    int64
+		)
+		if err := rows.Scan(&stmt, &n); err != nil {
+			return nil, err
+		}
+		plans[stmt] = n
+	}
+	return plans, rows.Err()
+}

@@ -73,8 +73,29 @@ func (o Options) runtimeParams() map[string]string {
 	return params
 }
 
+// planCacheMode is the session setting that decides whether a prepared
+// statement may run a generic plan.
+//
+// Ordo's sessions plan every execution for its parameters
+// (force_custom_plan) unless the database URL sets plan_cache_mode itself.
+// pgx prepares each statement once per connection, and Postgres switches a
+// prepared statement to a generic plan after five executions if that plan
+// looks no costlier than the custom ones so far. On a new database, or
+// after a restore or a bulk load, the statistics describe tables far smaller
+// than they are, so the generic plan it keeps is a sequential scan (of
+// accounts for the batched update, of commands for the outcome lookup), and
+// it stays until autovacuum happens to analyze the table: a third of the
+// throughput, and falling as the table grows (BENCHMARKS.md, "No cold
+// start"). A custom plan sees the real arrays and the tables' real sizes in
+// pages, so it takes the primary-key index from the first statement. It
+// costs a planning per execution, a few microseconds for these statements,
+// measured in BENCHMARKS.md.
+const planCacheMode = "plan_cache_mode"
+
 // Open connects to the database at url (a libpq URL or DSN) and checks that
-// it answers. Settings in o override the same ones in url.
+// it answers. Settings in o override the same ones in url. Sessions run with
+// plan_cache_mode=force_custom_plan unless url sets plan_cache_mode (see
+// planCacheMode).
 func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -85,6 +106,9 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	for name, v := range o.runtimeParams() {
 		cfg.ConnConfig.RuntimeParams[name] = v
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams[planCacheMode]; !set {
+		cfg.ConnConfig.RuntimeParams[planCacheMode] = "force_custom_plan"
 	}
 	var tracers []pgx.QueryTracer
 	if o.Logger != nil {

@@ -1,0 +1,69 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ordo-dev/ordo/ledger"
+	"github.com/ordo-dev/ordo/ledger/postgres"
+)
+
+// TestSessionsPlanEveryExecution: a store's sessions plan each execution of
+// a prepared statement for its parameters, so a plan chosen while the
+// tables were small (a new or restored database) never sticks: no statement
+// runs a generic plan. The database URL can still ask for Postgres's
+// default, which does switch to generic plans (the cold-start trap).
+func TestSessionsPlanEveryExecution(t *testing.T) {
+	tests := []struct {
+		name        string
+		query       string // added to the database URL
+		wantGeneric bool
+	}{
+		{"default", "", false},
+		{"url sets plan_cache_mode=auto", "plan_cache_mode=auto", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			url := pg.NewDatabase(t)
+			if tt.query != "" {
+				sep := "?"
+				if strings.Contains(url, "?") {
+					sep = "&"
+				}
+				url += sep + tt.query
+			}
+			// One connection, so that every statement is prepared on the
+			// session the check reads; no cache, so that every batch
+			// reads its accounts and prior outcomes from the tables.
+			s := openStore(t, url, postgres.Options{MaxConns: 1, CacheAccounts: -1})
+			if _, err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c := claim(t, s, 1, "m1")
+			off := int64(0)
+			next := func(id string, cmd ledger.Command) ledger.Record {
+				off++
+				return rec(off, id, cmd)
+			}
+			apply(t, s, c, next("open-a", open("a")), next("open-b", open("b")))
+			for i := range 12 {
+				apply(t, s, c,
+					next(fmt.Sprintf("dep-a-%d", i), deposit("a", 10)),
+					next(fmt.Sprintf("dep-b-%d", i), deposit("b", 10)))
+			}
+			plans, err := s.GenericPlans(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(plans) > 0; got != tt.wantGeneric {
+				t.Errorf("statements that ran generic plans: %v; want some: %v", plans, tt.wantGeneric)
+			}
+			if got, err := s.Setting(ctx, "plan_cache_mode"); err != nil || (got == "force_custom_plan") == tt.wantGeneric {
+				t.Errorf("plan_cache_mode: got %q, %v", got, err)
+			}
+		})
+	}
+}

@@ -28,7 +28,11 @@ func newAdmin(o Options) (*kadm.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, sec...)...)
+	// kadm answers from metadata cached for MetadataMinAge (franz-go: 5s),
+	// and a topic just created stays "unknown" there until it expires:
+	// topics.Ensure waits for the brokers to list what it created, which
+	// took 5 s per topic set (10 s of every `ordo dev` start).
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.MetadataMinAge(100 * time.Millisecond)}, sec...)...)
 	if err != nil {
 		return nil, err
 	}

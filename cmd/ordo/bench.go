@@ -97,6 +97,7 @@ round that drifted.`,
 			return writeOutputs(f, "ordo bench", res)
 		},
 	}
+	cmd.AddCommand(benchPlotCmd())
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "url", "", "base URL of the service under load")
 	fl.IntVar(&f.clients, "clients", 64, "closed loop: concurrent clients; open loop: most requests in flight")

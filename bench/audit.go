@@ -7,13 +7,18 @@ import (
 )
 
 // Audit compares each account's final balance with its opening balance plus
-// every change the clients were told was applied.
+// every change the clients were told was applied, each command once however
+// often it was replayed, and counts the replays answered differently from
+// their original.
 type Audit struct {
-	Accounts   int      `json:"accounts"`
-	Mismatches int      `json:"mismatches"`
-	Unresolved int      `json:"unresolved"` // requests whose outcome could not be learnt
-	Examples   []string `json:"examples,omitempty"`
-	OK         bool     `json:"ok"`
+	Accounts   int `json:"accounts"`
+	Mismatches int `json:"mismatches"`
+	Unresolved int `json:"unresolved"` // requests whose outcome could not be learnt
+	// ReplayMismatches counts the replays whose answer was not the
+	// original's (Config.ReplayPercent).
+	ReplayMismatches int      `json:"replay_mismatches"`
+	Examples         []string `json:"examples,omitempty"`
+	OK               bool     `json:"ok"`
 }
 
 func audit(ctx context.Context, cl *client, w *Workload, start []int64, r *Result) {
@@ -39,5 +44,5 @@ func audit(ctx context.Context, cl *client, w *Workload, start []int64, r *Resul
 		r.Audit.Examples = append(r.Audit.Examples, "audit incomplete: "+err.Error())
 		r.Audit.Mismatches++
 	}
-	r.Audit.OK = r.Audit.Mismatches == 0 && r.Audit.Unresolved == 0
+	r.Audit.OK = r.Audit.Mismatches == 0 && r.Audit.Unresolved == 0 && r.Audit.ReplayMismatches == 0
 }

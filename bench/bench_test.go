@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -20,12 +24,14 @@ import (
 type memService struct {
 	mu          sync.Mutex
 	balances    map[string]int64
-	seen        map[string]int // idempotency key -> status
+	seen        map[string]int64 // idempotency key -> the balance it answered
 	doubleApply bool
-	accepted    int // answer the first n load commands 202, applying them
+	accepted    int  // answer the first n load commands 202, applying them
+	currentOnce bool // answer a retry with the current balance, not the first answer's
+	retries     int  // keyed load commands seen before
 }
 
-func newMem() *memService { return &memService{balances: map[string]int64{}, seen: map[string]int{}} }
+func newMem() *memService { return &memService{balances: map[string]int64{}, seen: map[string]int64{}} }
 
 func (m *memService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
@@ -51,15 +57,22 @@ func (m *memService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Amount int64 }
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		key := r.Header.Get("Idempotency-Key")
-		if _, dup := m.seen[key]; dup && key != "" && !m.doubleApply {
-			write(http.StatusOK, m.balances[parts[2]])
+		first, dup := m.seen[key]
+		if dup && !strings.HasPrefix(key, "setup-") {
+			m.retries++
+		}
+		if dup && key != "" && !m.doubleApply {
+			if m.currentOnce {
+				first = m.balances[parts[2]]
+			}
+			write(http.StatusOK, first)
 			return
 		}
 		if parts[3] == "withdrawals" {
 			body.Amount = -body.Amount
 		}
 		m.balances[parts[2]] += body.Amount
-		m.seen[key] = http.StatusOK
+		m.seen[key] = m.balances[parts[2]]
 		if m.accepted > 0 && !strings.HasPrefix(key, "setup-") {
 			m.accepted--
 			w.WriteHeader(http.StatusAccepted)
@@ -216,12 +229,185 @@ func TestWriteTableAndPlot(t *testing.T) {
 	if err := WritePlot(&plot, "t", res); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"mem", "decided/s", "p999 ms", "audit", "clean", strconv.Itoa(int(res.Requests))} {
+	for _, want := range []string{"mem", "decided/s", "p999 ms", "audit", "clean", strconv.Itoa(int(res.Requests)), "replays", fmt.Sprintf("windows (5s) mem, decided/s: %.0f", res.Windows[0])} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
 	if !strings.Contains(plot.String(), "<svg") || !strings.Contains(plot.String(), "polyline") {
 		t.Errorf("plot has no chart")
+	}
+}
+
+// TestReplays: a share of the requests re-send an earlier command with its
+// key; the audit counts its effect once and requires the first answer.
+func TestReplays(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		svc            func(*memService)
+		ok             bool
+		replayMismatch bool
+		balanceOff     bool
+	}{
+		{"idempotent service", func(*memService) {}, true, false, false},
+		{"retry answered with the current balance", func(m *memService) { m.currentOnce = true }, false, true, false},
+		{"retry applied again", func(m *memService) { m.doubleApply = true }, false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := newMem()
+			tc.svc(svc)
+			res := run(t, svc, Config{Clients: 4, ReplayPercent: 20})
+			svc.mu.Lock()
+			retries := svc.retries
+			svc.mu.Unlock()
+			if res.Replays == 0 || int64(retries) != res.Replays {
+				t.Fatalf("got %d replays reported, %d retries seen by the service; want the same, above 0", res.Replays, retries)
+			}
+			if share := float64(res.Replays) / float64(res.Requests); share < 0.1 || share > 0.3 {
+				t.Errorf("got %d replays of %d requests, want about 20%%", res.Replays, res.Requests)
+			}
+			if res.Requests != res.Applied+res.Replays {
+				t.Errorf("got %d requests, %d applied, %d replays: want requests = applied + replays", res.Requests, res.Applied, res.Replays)
+			}
+			if res.Audit.OK != tc.ok || (res.Audit.ReplayMismatches > 0) != tc.replayMismatch || (res.Audit.Mismatches > 0) != tc.balanceOff {
+				t.Fatalf("got audit %+v, want ok %v, replay mismatches %v, balance mismatches %v", res.Audit, tc.ok, tc.replayMismatch, tc.balanceOff)
+			}
+		})
+	}
+}
+
+// TestReplayOfUnknownOutcomeResolved: a replay answered 202 is resolved
+// after the run and compared with its original's answer, its effect not
+// counted again.
+func TestReplayOfUnknownOutcomeResolved(t *testing.T) {
+	svc := newMem()
+	replaysPending := 3
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Idempotency-Key")
+		svc.mu.Lock()
+		_, dup := svc.seen[key]
+		pending := dup && !strings.HasPrefix(key, "setup-") && replaysPending > 0
+		if pending {
+			replaysPending--
+		}
+		svc.mu.Unlock()
+		if pending {
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprint(w, `{"status":"pending"}`)
+			return
+		}
+		svc.ServeHTTP(w, r)
+	})
+	res := run(t, h, Config{Clients: 2, ReplayPercent: 30})
+	if !res.Audit.OK || res.Resolved != 3 || res.Codes["202"] != 3 {
+		t.Fatalf("got audit %+v, %d resolved, codes %v; want 3 replays answered 202, resolved, audit clean", res.Audit, res.Resolved, res.Codes)
+	}
+}
+
+func TestWindows(t *testing.T) {
+	pts := func(decided ...int64) []Point {
+		var p []Point
+		for i, d := range decided {
+			p = append(p, Point{Second: i, Decided: d})
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name     string
+		timeline []Point
+		want     []float64
+	}{
+		{"none", nil, nil},
+		{"whole windows", pts(10, 10, 10, 10, 10, 20, 20, 20, 20, 20), []float64{10, 20}},
+		{"last window shorter", pts(1, 2, 3, 4, 5, 6, 8), []float64{3, 7}},
+		{"cold start", pts(0, 0, 0, 0, 50, 100, 100, 100, 100, 100, 100), []float64{10, 100, 100}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := windows(tc.timeline, 5); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRunWindows: the run's windows come from the decided commands of its
+// timeline, replays excluded.
+func TestRunWindows(t *testing.T) {
+	res := run(t, newMem(), Config{Clients: 2, Duration: 1200 * time.Millisecond, ReplayPercent: 10})
+	var decided int64
+	for _, p := range res.Timeline {
+		decided += p.Decided
+	}
+	if decided != res.Applied+res.Rejected || len(res.Windows) != 1 || res.Windows[0] != float64(decided)/float64(len(res.Timeline)) {
+		t.Fatalf("got windows %v from %d decided over %d s (%d applied, %d rejected)", res.Windows, decided, len(res.Timeline), res.Applied, res.Rejected)
+	}
+}
+
+// TestResultJSON: what ordo bench --compare reads back from a generator
+// process is what it wrote.
+func TestResultJSON(t *testing.T) {
+	res := run(t, newMem(), Config{Name: "mem", Clients: 2, ReplayPercent: 10})
+	res.Round = 2
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Result
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	res.net = nil
+	if !reflect.DeepEqual(&got, res) {
+		t.Fatalf("got %+v\nwant %+v", got, *res)
+	}
+}
+
+func TestTransportChoice(t *testing.T) {
+	for _, tc := range []struct {
+		transport string
+		want      string
+	}{
+		{"", "*http.Transport"},
+		{TransportStd, "*http.Transport"},
+		{TransportLean, "*bench.connTransport"},
+	} {
+		cfg := Config{URL: "http://127.0.0.1:1", Clients: 200, Transport: tc.transport}
+		if err := cfg.setDefaults(); err != nil {
+			t.Fatal(err)
+		}
+		tr := newClient(cfg).http.Transport
+		if got := fmt.Sprintf("%T", tr); got != tc.want {
+			t.Errorf("transport %q: got %s, want %s", tc.transport, got, tc.want)
+		}
+		if std, ok := tr.(*http.Transport); ok && std.MaxIdleConnsPerHost < cfg.Clients {
+			t.Errorf("transport %q: %d idle connections per host, want at least the %d clients", tc.transport, std.MaxIdleConnsPerHost, cfg.Clients)
+		}
+	}
+	cfg := Config{URL: "http://127.0.0.1:1", Transport: "h3"}
+	if err := cfg.setDefaults(); err == nil {
+		t.Error("transport h3: got no error")
+	}
+}
+
+// TestStdTransportReusesConnections: with net/http's Transport, the
+// clients keep their connections (its default idle pool, 2 per host,
+// would open new ones all the time).
+func TestStdTransportReusesConnections(t *testing.T) {
+	var conns atomic.Int64
+	ts := httptest.NewUnstartedServer(newMem())
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	res, err := Run(context.Background(), Config{URL: ts.URL, Clients: 16, Duration: 300 * time.Millisecond, Workload: Workload{Accounts: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Set-up and audit each have at most 20 requests at once, the load 16.
+	if n := conns.Load(); n > 20+16 || res.Requests < 100 {
+		t.Fatalf("got %d connections for %d requests, want at most 36", n, res.Requests)
 	}
 }

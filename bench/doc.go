@@ -9,8 +9,13 @@
 // request carries an Idempotency-Key, so a request whose outcome is unknown
 // (timeout, 202, 5xx) is resolved after the run by sending it again.
 //
-// Requests go over plain HTTP/1.1 keep-alive connections, written and read
-// on the client's own goroutine (see connTransport): the load generator
-// usually shares the machine with what it measures, and should take as
-// little of it as it can.
+// A share of the requests (Config.ReplayPercent) re-send an earlier
+// command with its body and key, as a client whose answer got lost does;
+// the audit counts its effect once and requires the original's answer.
+//
+// Requests go through net/http's Transport by default, set up as a
+// service's client would be (an idle pool as large as the clients).
+// TransportLean is a leaner HTTP/1.1 transport, each request written and
+// read on the client's own goroutine (see connTransport), for profiling a
+// system with the generator in its process.
 package bench

@@ -27,6 +27,10 @@ type Result struct {
 	Rejected int64 `json:"rejected"` // decided, refused for a business reason (insufficient funds)
 	Errors   int64 `json:"errors"`   // transport errors and 5xx
 	Resolved int64 `json:"resolved"` // outcomes learnt after the run by resending the key
+	// Replays are the requests that re-sent an earlier command, its body
+	// and Idempotency-Key (Config.ReplayPercent); they are counted in
+	// Requests, not in Applied or Rejected.
+	Replays int64 `json:"replays"`
 	// Codes counts answers by status (and problem code).
 	Codes map[string]int64 `json:"codes"`
 
@@ -36,7 +40,10 @@ type Result struct {
 	AppliedPerSec float64        `json:"applied_per_sec"`
 	Latency       LatencySummary `json:"latency_ms"`
 	Timeline      []Point        `json:"timeline"`
-	Audit         Audit          `json:"audit"`
+	// Windows is the decided commands per second in each WindowSeconds
+	// window of the run, from the timeline; the last window may be shorter.
+	Windows []float64 `json:"windows_5s"`
+	Audit   Audit     `json:"audit"`
 
 	net map[int]int64
 }
@@ -54,9 +61,28 @@ type LatencySummary struct {
 // Point is one second of the run.
 type Point struct {
 	Second   int     `json:"second"`
-	Requests int64   `json:"requests"`
+	Requests int64   `json:"requests"` // every answer, replays included
+	Decided  int64   `json:"decided"`  // commands decided (not replays)
 	P50      float64 `json:"p50_ms"`
 	P99      float64 `json:"p99_ms"`
+}
+
+// WindowSeconds is the length of Result.Windows' windows.
+const WindowSeconds = 5
+
+// windows returns the decided commands per second of each size-second
+// window of a timeline; the last window holds the seconds left over.
+func windows(timeline []Point, size int) []float64 {
+	var out []float64
+	for i := 0; i < len(timeline); i += size {
+		end := min(i+size, len(timeline))
+		var n int64
+		for _, p := range timeline[i:end] {
+			n += p.Decided
+		}
+		out = append(out, float64(n)/float64(end-i))
+	}
+	return out
 }
 
 func summarize(h *hdrhistogram.Histogram) LatencySummary {
@@ -76,13 +102,17 @@ func merge(cfg Config, workers []*worker, elapsed time.Duration) *Result {
 		r.Mode = "open"
 	}
 	all := newHist()
-	var timeline []*hdrhistogram.Histogram
+	var (
+		timeline []*hdrhistogram.Histogram
+		decided  []int64
+	)
 	for _, w := range workers {
 		all.Merge(w.hist)
 		r.Requests += w.requests
 		r.Applied += w.applied
 		r.Rejected += w.rejected
 		r.Errors += w.errors
+		r.Replays += w.replays
 		for k, v := range w.codes {
 			r.Codes[k] += v
 		}
@@ -92,8 +122,10 @@ func merge(cfg Config, workers []*worker, elapsed time.Duration) *Result {
 		for i, h := range w.timeline {
 			for len(timeline) <= i {
 				timeline = append(timeline, hdrhistogram.New(1, 120_000_000, 2))
+				decided = append(decided, 0)
 			}
 			timeline[i].Merge(h)
+			decided[i] += w.decided[i]
 		}
 	}
 	r.Latency = summarize(all)
@@ -101,8 +133,9 @@ func merge(cfg Config, workers []*worker, elapsed time.Duration) *Result {
 	r.AppliedPerSec = float64(r.Applied) / elapsed.Seconds()
 	for i, h := range timeline {
 		s := summarize(h)
-		r.Timeline = append(r.Timeline, Point{Second: i, Requests: h.TotalCount(), P50: s.P50, P99: s.P99})
+		r.Timeline = append(r.Timeline, Point{Second: i, Requests: h.TotalCount(), Decided: decided[i], P50: s.P50, P99: s.P99})
 	}
+	r.Windows = windows(r.Timeline, WindowSeconds)
 	return r
 }
 
@@ -142,13 +175,21 @@ func WriteTable(w io.Writer, results ...*Result) {
 	row("rejected", func(r *Result) string { return fmt.Sprint(r.Rejected) })
 	row("errors", func(r *Result) string { return fmt.Sprint(r.Errors) })
 	row("resolved after", func(r *Result) string { return fmt.Sprint(r.Resolved) })
+	row("replays", func(r *Result) string { return fmt.Sprint(r.Replays) })
 	row("audit", func(r *Result) string {
 		if r.Audit.OK {
 			return fmt.Sprintf("clean (%d accounts)", r.Audit.Accounts)
 		}
-		return fmt.Sprintf("FAILED: %d mismatched, %d unresolved", r.Audit.Mismatches, r.Audit.Unresolved)
+		return fmt.Sprintf("FAILED: %d mismatched, %d unresolved, %d replays answered differently", r.Audit.Mismatches, r.Audit.Unresolved, r.Audit.ReplayMismatches)
 	})
 	tw.Flush()
+	for _, r := range results {
+		cells := make([]string, len(r.Windows))
+		for i, v := range r.Windows {
+			cells[i] = fmt.Sprintf("%.0f", v)
+		}
+		fmt.Fprintf(w, "windows (%ds) %s, decided/s: %s\n", WindowSeconds, r.Name, strings.Join(cells, " "))
+	}
 	codes := map[string]bool{}
 	for _, r := range results {
 		for c := range r.Codes {

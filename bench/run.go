@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,11 +36,28 @@ type Config struct {
 	Progress io.Writer
 	// RunID prefixes the Idempotency-Keys. Default: derived from the clock.
 	RunID string
+	// Transport is the HTTP client's transport: TransportStd (the
+	// default), Go's net/http Transport with an idle pool as large as the
+	// clients, as a well-configured service client has; or TransportLean,
+	// connTransport, which takes less of a machine the generator shares
+	// with what it measures.
+	Transport string
+	// ReplayPercent of the load requests (0-100; default 0) re-send an
+	// earlier command of the same client, its exact body and
+	// Idempotency-Key, as a client whose answer got lost does. A replay
+	// must get the original's answer, and its effect counts once.
+	ReplayPercent int
 	// AfterSetup, if set, runs once the accounts are set up and before the
-	// load starts; an error ends the run. ordo bench --compare analyzes the
-	// system's database here, as any database in service has been.
+	// load starts; an error ends the run. ordo bench --compare --analyze
+	// analyzes the system's database here.
 	AfterSetup func(context.Context) error
 }
+
+// The transports of Config.Transport.
+const (
+	TransportStd  = "std"  // net/http's Transport
+	TransportLean = "lean" // connTransport
+)
 
 func (c *Config) setDefaults() error {
 	if c.URL == "" {
@@ -62,6 +81,16 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Rate < 0 {
 		return errors.New("bench: rate must not be negative")
+	}
+	switch c.Transport {
+	case "":
+		c.Transport = TransportStd
+	case TransportStd, TransportLean:
+	default:
+		return fmt.Errorf("bench: transport %q: want %s or %s", c.Transport, TransportStd, TransportLean)
+	}
+	if c.ReplayPercent < 0 || c.ReplayPercent > 100 {
+		return fmt.Errorf("bench: replay percent %d: want 0-100", c.ReplayPercent)
 	}
 	return c.Workload.setDefaults()
 }
@@ -94,8 +123,34 @@ type client struct {
 }
 
 func newClient(cfg Config) *client {
-	tr := newConnTransport(max(cfg.Clients, 64) * 2)
+	// Set-up runs 64 requests at once, the load Clients: every connection
+	// goes back to the pool.
+	idle := max(cfg.Clients, 64)
+	var tr http.RoundTripper
+	if cfg.Transport == TransportLean {
+		tr = newConnTransport(idle * 2)
+	} else {
+		tr = stdTransport(idle)
+	}
 	return &client{base: cfg.URL, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
+}
+
+// stdTransport is net/http's Transport as a service's client would set it
+// up: http.DefaultTransport's settings, with up to maxIdle idle keep-alive
+// connections per host (the default keeps 2) so that concurrent clients
+// reuse their connections instead of opening new ones.
+func stdTransport(maxIdle int) *http.Transport {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          maxIdle * 2,
+		MaxIdleConnsPerHost:   maxIdle,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
 }
 
 type answer struct {
@@ -234,16 +289,29 @@ func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 	return context.Cause(ctx)
 }
 
-// pendingCmd is a request whose outcome the run did not learn.
+// pendingCmd is a request whose outcome the run did not learn. A replay's
+// outcome must be the original's answer, orig; its effect is the original's.
 type pendingCmd struct {
+	cmd  command
+	key  string
+	orig *answer // a replay's original answer; nil for a first sending
+}
+
+// sentCmd is a decided command a client may replay.
+type sentCmd struct {
 	cmd command
 	key string
+	ans answer
 }
+
+// replayable is how many of its latest decided commands a client may replay.
+const replayable = 64
 
 // worker is one client's private tallies, merged after the run.
 type worker struct {
 	hist     *hdrhistogram.Histogram
 	timeline []*hdrhistogram.Histogram // per second of the run
+	decided  []int64                   // decided first sendings per second of the run
 	codes    map[string]int64
 	net      map[int]int64 // applied change per account
 	pending  []pendingCmd
@@ -251,44 +319,129 @@ type worker struct {
 	rejected int64
 	errors   int64
 	requests int64
+
+	recent          []sentCmd // ring of the latest decided commands
+	next            int       // next slot of recent to overwrite once full
+	replays         int64
+	replayMismatch  int
+	replayExamples  []string
+	replayRng       *rand.Rand
+	replayThreshold int // replay when replayRng draws below it (of 100)
 }
 
-func newWorker() *worker {
-	return &worker{hist: newHist(), codes: map[string]int64{}, net: map[int]int64{}}
+func newWorker(seed uint64, replayPercent int) *worker {
+	return &worker{
+		hist: newHist(), codes: map[string]int64{}, net: map[int]int64{},
+		replayRng: rand.New(rand.NewPCG(seed, 0x7265706c)), replayThreshold: replayPercent,
+	}
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 120_000_000, 3) } // 1µs..120s
 
-func (w *worker) record(began time.Time, t0 time.Time, c command, key string, a answer, err error) {
+// replay returns an earlier decided command to send again, or false for a
+// new command.
+func (w *worker) replay() (sentCmd, bool) {
+	if w.replayThreshold <= 0 || len(w.recent) == 0 || w.replayRng.IntN(100) >= w.replayThreshold {
+		return sentCmd{}, false
+	}
+	return w.recent[w.replayRng.IntN(len(w.recent))], true
+}
+
+func (w *worker) remember(c command, key string, a answer) {
+	if w.replayThreshold <= 0 {
+		return
+	}
+	s := sentCmd{c, key, a}
+	if len(w.recent) < replayable {
+		w.recent = append(w.recent, s)
+		return
+	}
+	w.recent[w.next] = s
+	w.next = (w.next + 1) % replayable
+}
+
+// observe records a request's latency in the run's histograms, by the
+// second of the run it began in, and returns that second.
+func (w *worker) observe(began, t0 time.Time) int {
 	lat := time.Since(began).Microseconds()
 	w.requests++
 	_ = w.hist.RecordValue(lat)
 	sec := int(began.Sub(t0) / time.Second)
 	for len(w.timeline) <= sec {
 		w.timeline = append(w.timeline, hdrhistogram.New(1, 120_000_000, 2))
+		w.decided = append(w.decided, 0)
 	}
 	if sec >= 0 {
 		_ = w.timeline[sec].RecordValue(lat)
 	}
+	return sec
+}
+
+func (w *worker) record(began time.Time, t0 time.Time, c command, key string, a answer, err error) {
+	sec := w.observe(began, t0)
 	switch {
 	case err != nil:
 		w.errors++
 		w.codes["transport_error"]++
-		w.pending = append(w.pending, pendingCmd{c, key})
+		w.pending = append(w.pending, pendingCmd{cmd: c, key: key})
 	case a.applied:
 		w.applied++
 		w.codes[strconv.Itoa(a.status)]++
 		w.net[c.account] += signed(c)
 	case a.decided:
 		w.rejected++
-		w.codes[strconv.Itoa(a.status)+" "+a.code]++
+		w.codes[strings.TrimSpace(strconv.Itoa(a.status)+" "+a.code)]++
 	default:
 		if a.status != http.StatusAccepted {
 			w.errors++
 		}
 		w.codes[strings.TrimSpace(strconv.Itoa(a.status)+" "+a.code)]++
-		w.pending = append(w.pending, pendingCmd{c, key})
+		w.pending = append(w.pending, pendingCmd{cmd: c, key: key})
 	}
+	if err == nil && a.decided {
+		if sec >= 0 {
+			w.decided[sec]++
+		}
+		w.remember(c, key, a)
+	}
+}
+
+// recordReplay records the answer to a replay of orig: counted as a
+// request, not as a decided command, its effect being the original's. An
+// answer that differs from the original's is a mismatch; an unknown one
+// (transport error, 202, 5xx) is resolved after the run.
+func (w *worker) recordReplay(began, t0 time.Time, orig sentCmd, a answer, err error) {
+	w.observe(began, t0)
+	w.replays++
+	switch {
+	case err != nil:
+		w.codes["transport_error"]++
+	default:
+		w.codes[strings.TrimSpace(strconv.Itoa(a.status)+" "+a.code)]++
+	}
+	if err != nil || (!a.decided && (a.status == http.StatusAccepted || a.status >= 500)) {
+		if err != nil || a.status != http.StatusAccepted {
+			w.errors++
+		}
+		w.pending = append(w.pending, pendingCmd{cmd: orig.cmd, key: orig.key, orig: &orig.ans})
+		return
+	}
+	if msg, ok := sameAnswer(orig.key, orig.ans, a); !ok {
+		w.replayMismatch++
+		if len(w.replayExamples) < 10 {
+			w.replayExamples = append(w.replayExamples, msg)
+		}
+	}
+}
+
+// sameAnswer reports whether a replay's answer is the original's: the same
+// status, problem code and resulting balance.
+func sameAnswer(key string, orig, got answer) (string, bool) {
+	if got.status == orig.status && got.code == orig.code && got.balance == orig.balance {
+		return "", true
+	}
+	return fmt.Sprintf("replay of %s: status %d %s balance %d, first answer %d %s balance %d",
+		key, got.status, got.code, got.balance, orig.status, orig.code, orig.balance), false
 }
 
 func signed(c command) int64 {
@@ -317,7 +470,17 @@ func load(ctx context.Context, cl *client, cfg Config) *Result {
 	)
 	runCtx, cancel := context.WithDeadline(ctx, deadline.Add(cfg.Timeout))
 	defer cancel()
-	send := func(wk *worker, id int, seq int, c command, scheduled time.Time) {
+	// send sends the client's next request: a replay of one of its decided
+	// commands (ReplayPercent of the time), else p's next command.
+	send := func(wk *worker, id int, seq int, p *picker, scheduled time.Time) {
+		if orig, ok := wk.replay(); ok {
+			kind, body := orig.cmd.request()
+			a, err := cl.send(runCtx, "/v1/accounts/"+w.accountID(orig.cmd.account)+"/"+kind, body, orig.key)
+			wk.recordReplay(scheduled, t0, orig, a, err)
+			done.Add(1)
+			return
+		}
+		c := p.next()
 		kind, body := c.request()
 		key := fmt.Sprintf("%s-%d-%d", cfg.RunID, id, seq)
 		a, err := cl.send(runCtx, "/v1/accounts/"+w.accountID(c.account)+"/"+kind, body, key)
@@ -330,7 +493,7 @@ func load(ctx context.Context, cl *client, cfg Config) *Result {
 	// answered, until the deadline.
 	loop := func(wk *worker, id int, p *picker) {
 		for seq := 0; time.Now().Before(deadline) && runCtx.Err() == nil; seq++ {
-			send(wk, id, seq, p.next(), time.Now())
+			send(wk, id, seq, p, time.Now())
 		}
 	}
 	if cfg.Rate > 0 {
@@ -358,12 +521,12 @@ func load(ctx context.Context, cl *client, cfg Config) *Result {
 				if d := time.Until(a.at); d > 0 {
 					time.Sleep(d)
 				}
-				send(wk, id, a.seq, p.next(), a.at)
+				send(wk, id, a.seq, p, a.at)
 			}
 		}
 	}
 	for i := range workers {
-		workers[i] = newWorker()
+		workers[i] = newWorker(uint64(i)+1, cfg.ReplayPercent)
 		wg.Add(1)
 		go func(id int, wk *worker) {
 			defer wg.Done()
@@ -375,11 +538,22 @@ func load(ctx context.Context, cl *client, cfg Config) *Result {
 	stopProgress()
 	res := merge(cfg, workers, elapsed)
 	resolve(ctx, cl, cfg, workers, res)
+	res.Audit.ReplayMismatches = 0
+	for _, wk := range workers {
+		res.Audit.ReplayMismatches += wk.replayMismatch
+		for _, e := range wk.replayExamples {
+			if len(res.Audit.Examples) < 10 {
+				res.Audit.Examples = append(res.Audit.Examples, e)
+			}
+		}
+	}
 	return res
 }
 
 // resolve learns the outcome of every request the run did not: it sends
-// each again with its Idempotency-Key until it is decided (at most a minute).
+// each again with its Idempotency-Key until it is decided (at most a
+// minute). A replay's outcome must be its original's answer, and its
+// effect is not counted again.
 func resolve(ctx context.Context, cl *client, cfg Config, workers []*worker, res *Result) {
 	deadline := time.Now().Add(time.Minute)
 	for _, wk := range workers {
@@ -390,10 +564,19 @@ func resolve(ctx context.Context, cl *client, cfg Config, workers []*worker, res
 				res.Audit.Unresolved++
 				continue
 			}
+			res.Resolved++
+			if p.orig != nil {
+				if msg, ok := sameAnswer(p.key, *p.orig, a); !ok {
+					wk.replayMismatch++
+					if len(wk.replayExamples) < 10 {
+						wk.replayExamples = append(wk.replayExamples, msg)
+					}
+				}
+				continue
+			}
 			if a.applied {
 				res.net[p.cmd.account] += signed(p.cmd)
 			}
-			res.Resolved++
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +37,13 @@ type benchFlags struct {
 	partitions                                                    int
 	systems, cpuProfile                                           string
 	appliers, rounds                                              int
+
+	transport, runID, name, accountPrefix, analyzeDB string
+	replayPct                                        int
+	inProcess, analyze                               bool
+	// self is the ordo binary --compare runs the load generator with;
+	// default os.Executable().
+	self string
 }
 
 func benchCmd() *cobra.Command {
@@ -50,14 +60,28 @@ change the clients were told was applied.
   ordo bench --url http://localhost:8080 --rate 2000 --dist zipf
   ordo bench --compare --duration 20s --json bench.json --plot bench.html
 
+Requests go through Go's net/http client, with an idle connection pool as
+large as --clients, as a well-configured service's client would
+(--transport lean: a leaner transport that takes less CPU from the machine
+it shares with the system). Every command carries an Idempotency-Key, and
+--replay-percent of the requests re-send an earlier command, its body and
+key, as a client whose answer got lost does: the audit counts its effect
+once and requires the first answer.
+
 --compare starts Ordo (embedded broker, one API, one consumer) and two
 baselines written the way a careful team would without Ordo (row lock:
 SELECT ... FOR UPDATE in one transaction; optimistic: version-checked UPDATE
 with retries), each on its own fresh database in the same Postgres
 (DATABASE_URL, else a private one under --data-dir), and runs workload A
-(uniform over --accounts) and B (--hot hot accounts) against each. Once a
-system's accounts are set up, its database is analyzed (ANALYZE), as a
-database in service would be, before the load starts.
+(uniform over --accounts) and B (--hot hot accounts) against each. It
+measures as a user would: the load generator runs in a process of its own
+(this binary, as "ordo bench --url"), and the databases get no ANALYZE
+beyond what the system and autovacuum do. --analyze analyzes each database
+once its accounts are set up, before the load; --in-process runs the
+generator in this process, with --transport lean unless set, for profiling.
+
+The table shows decided commands per second over the run and in 5 s
+windows, so a slow start (a cold cache, a fresh database) shows.
 
 A shared or virtual machine drifts: the same system can run 20% faster or
 slower a few minutes later. --rounds N runs the comparison N times, in
@@ -82,13 +106,19 @@ round that drifted.`,
 			if f.rounds < 1 {
 				return fmt.Errorf("--rounds %d: want at least 1", f.rounds)
 			}
+			if f.inProcess && !cmd.Flags().Changed("transport") {
+				f.transport = bench.TransportLean
+			}
 			if f.compare {
 				return runCompare(ctx, f)
 			}
 			if f.url == "" {
 				return errors.New("--url is required (or use --compare)")
 			}
-			cfg := f.config("run", f.url, bench.Distribution(f.dist), "bench")
+			cfg := f.config(f.name, f.url, bench.Distribution(f.dist), f.accountPrefix)
+			if f.analyzeDB != "" {
+				cfg.AfterSetup = func(ctx context.Context) error { return analyze(ctx, f.analyzeDB) }
+			}
 			res, err := bench.Run(ctx, cfg)
 			if err != nil {
 				return err
@@ -120,15 +150,29 @@ round that drifted.`,
 	fl.IntVar(&f.appliers, "appliers", 1, "with --compare: Ordo consumer's transactions in flight")
 	fl.StringVar(&f.systems, "systems", "ordo,rowlock,optimistic", "with --compare: the systems to run; the first is compared with the best of the others")
 	fl.IntVar(&f.rounds, "rounds", 1, "with --compare: run the comparison this many times, alternating the order of the systems")
-	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --compare: Ordo's API, consumer and broker too) to this file")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --compare: Ordo's API, consumer and broker; the load generator too with --in-process) to this file")
+	fl.StringVar(&f.transport, "transport", bench.TransportStd, "HTTP client: std (net/http, an idle pool as large as --clients) or lean (fewer goroutines, less CPU)")
+	fl.IntVar(&f.replayPct, "replay-percent", 1, "share of requests that re-send an earlier command with its Idempotency-Key (0-100)")
+	fl.StringVar(&f.runID, "run-id", "", "prefix of the Idempotency-Keys (default: from the clock)")
+	fl.BoolVar(&f.inProcess, "in-process", false, "with --compare: run the load generator in this process (for profiling; implies --transport lean unless set)")
+	fl.BoolVar(&f.analyze, "analyze", false, "with --compare: ANALYZE each system's database after its accounts are set up")
+	fl.StringVar(&f.name, "name", "run", "the run's label in the table and the JSON")
+	fl.StringVar(&f.accountPrefix, "account-prefix", "bench", "prefix of the account IDs")
+	fl.StringVar(&f.analyzeDB, "analyze-database", "", "ANALYZE this database after set-up (--compare --analyze passes it to its generator)")
+	_ = fl.MarkHidden("name")
+	_ = fl.MarkHidden("account-prefix")
+	_ = fl.MarkHidden("analyze-database")
 	return cmd
 }
 
 func (f benchFlags) config(name, url string, dist bench.Distribution, prefix string) bench.Config {
 	return bench.Config{
 		Name: name, URL: url, Clients: f.clients, Rate: f.rate, Duration: f.duration, Timeout: f.timeout,
-		Workload: bench.Workload{Accounts: f.accounts, Dist: dist, HotAccounts: f.hot, WithdrawPercent: f.withdrawPct, Prefix: prefix},
-		Progress: os.Stderr,
+		Workload:      bench.Workload{Accounts: f.accounts, Dist: dist, HotAccounts: f.hot, WithdrawPercent: f.withdrawPct, Prefix: prefix},
+		Progress:      os.Stderr,
+		RunID:         f.runID,
+		Transport:     f.transport,
+		ReplayPercent: f.replayPct,
 	}
 }
 
@@ -239,15 +283,24 @@ func roundOrder(n, round int) []int {
 }
 
 // runSystem starts a system on a fresh database, runs the load against it
-// and stops it.
+// (in a generator process of its own unless --in-process) and stops it.
 func runSystem(ctx context.Context, name, pgURL string, f benchFlags, dist bench.Distribution, log *slog.Logger) (*bench.Result, error) {
 	sys, err := startSystem(ctx, name, pgURL, f, log)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	defer sys.close()
+	if !f.inProcess {
+		res, err := runGenerator(ctx, f, name, sys, dist)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return res, nil
+	}
 	cfg := f.config(name, sys.url, dist, "acct")
-	cfg.AfterSetup = func(ctx context.Context) error { return analyze(ctx, sys.db) }
+	if f.analyze {
+		cfg.AfterSetup = func(ctx context.Context) error { return analyze(ctx, sys.db) }
+	}
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -255,12 +308,81 @@ func runSystem(ctx context.Context, name, pgURL string, f benchFlags, dist bench
 	return res, nil
 }
 
-// analyze runs ANALYZE on a system's freshly set-up database, for every
-// system alike. A database in service has statistics; a fresh one has none
-// until autovacuum gets to it, at a moment that differs from run to run.
-// Meanwhile a statement prepared while its table was small keeps the plan
-// it got then: Ordo's batched account UPDATE, whose generic plan joins the
-// whole accounts table if it was built on the first few accounts.
+// generatorArgs is the command line of the load generator process that
+// runs dist against sys and writes its result to jsonOut.
+func generatorArgs(f benchFlags, name string, sys *system, dist bench.Distribution, jsonOut string) []string {
+	args := []string{"bench",
+		"--url", sys.url,
+		"--clients", strconv.Itoa(f.clients),
+		"--duration", f.duration.String(),
+		"--timeout", f.timeout.String(),
+		"--dist", string(dist),
+		"--accounts", strconv.Itoa(f.accounts),
+		"--hot", strconv.Itoa(f.hot),
+		"--withdraw-percent", strconv.Itoa(f.withdrawPct),
+		"--replay-percent", strconv.Itoa(f.replayPct),
+		"--transport", f.transport,
+		"--name", name,
+		"--account-prefix", "acct",
+		"--json", jsonOut,
+	}
+	if f.rate > 0 {
+		args = append(args, "--rate", strconv.FormatFloat(f.rate, 'g', -1, 64))
+	}
+	if f.runID != "" {
+		args = append(args, "--run-id", f.runID)
+	}
+	if f.analyze {
+		args = append(args, "--analyze-database", sys.db)
+	}
+	return args
+}
+
+// runGenerator runs the load against sys in a process of its own, the
+// binary f.self (default: this one) as "ordo bench --url", and reads its
+// result back. Its progress (stderr) shows through; its table (stdout)
+// only if it fails.
+func runGenerator(ctx context.Context, f benchFlags, name string, sys *system, dist bench.Distribution) (*bench.Result, error) {
+	self := f.self
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find the ordo binary for the load generator: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "ordo-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	jsonOut := filepath.Join(dir, "result.json")
+	cmd := exec.CommandContext(ctx, self, generatorArgs(f, name, sys, dist, jsonOut)...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	runErr := cmd.Run()
+	// A failed audit exits non-zero after writing the result: the result
+	// is reported, and the comparison fails at the end, as in process.
+	b, err := os.ReadFile(jsonOut)
+	if err != nil {
+		if runErr != nil {
+			return nil, fmt.Errorf("load generator: %w\n%s", runErr, stdout.Bytes())
+		}
+		return nil, fmt.Errorf("load generator wrote no result: %w", err)
+	}
+	var results []*bench.Result
+	if err := json.Unmarshal(b, &results); err != nil || len(results) != 1 {
+		return nil, fmt.Errorf("load generator result %s: %v, %d results", jsonOut, err, len(results))
+	}
+	return results[0], nil
+}
+
+// analyze runs ANALYZE on a system's freshly set-up database (--analyze),
+// for every system alike. A fresh database has no statistics until
+// autovacuum gets to it, at a moment that differs from run to run; by
+// default --compare leaves that to autovacuum, as it would be for a user.
 func analyze(ctx context.Context, dbURL string) error {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -322,6 +444,9 @@ func startSystem(ctx context.Context, name, pgURL string, f benchFlags, log *slo
 		o.CreateTopics = true
 		o.DBMaxConns = f.ordoConns
 		o.Appliers = f.appliers
+		// Open, as ordo dev runs and as the baselines are: the comparison
+		// is of the write path, on this machine only.
+		o.Auth = false
 		runCtx, cancel := context.WithCancel(ctx)
 		a, err := NewAPI(runCtx, o, log)
 		if err != nil {

@@ -1,14 +1,16 @@
 #!/bin/bash
-# CPU time per request of Ordo (the `ordo bench` process: load generator,
-# API, consumer and in-process broker) and of Postgres, at a fixed arrival
-# rate. Unlike closed-loop throughput, this barely moves when the machine
-# drifts. Usage (from the repository root, after `make build`):
+# CPU time per request of Ordo (the `ordo bench --compare` process: API,
+# consumer and in-process broker; the load generator runs in a child
+# process, not counted) and of Postgres, at a fixed arrival rate. Unlike
+# closed-loop throughput, this barely moves when the machine drifts. Usage
+# (from the repository root, after `make build`):
 #
 #   docs/bench/cpu-per-request.sh [rate/s] [workload A|B] [ordo binary]
 #
 # SYSTEM=rowlock (or optimistic) measures a baseline instead of Ordo; the
-# process then holds the load generator, the baseline's HTTP server and its
-# Postgres pool.
+# process then holds the baseline's HTTP server and its Postgres pool.
+# IN_PROCESS=1 runs the load generator in that process too (--in-process),
+# as the numbers in BENCHMARKS.md from before it ran apart were measured.
 #
 # It samples /proc over the middle 10 s of a 20 s open-loop run.
 set -euo pipefail
@@ -26,7 +28,7 @@ pgticks() {
 	echo $sum
 }
 OUT=$(mktemp)
-"$BIN" bench --compare --systems "${SYSTEM:-ordo}" --workloads "$WL" --rate "$RATE" --duration 20s --data-dir "${DATA_DIR:-/tmp/ob}" >"$OUT" 2>&1 &
+"$BIN" bench --compare ${IN_PROCESS:+--in-process} --systems "${SYSTEM:-ordo}" --workloads "$WL" --rate "$RATE" --duration 20s --data-dir "${DATA_DIR:-/tmp/ob}" >"$OUT" 2>&1 &
 BENCH=$!
 sleep 9 # start-up, account creation and the first seconds of load
 o1=$(ticks $BENCH); g1=$(pgticks)

@@ -10,9 +10,10 @@
 # It prints, over that window: the API's mean time per command request, the
 # consumer's mean time from a command's produce to its commit, its mean
 # transaction time and commands per transaction, then the client's own
-# percentiles. Unlike `ordo bench --compare`, the load generator runs in a
-# process of its own. Like it, the database is analyzed before the window
-# (psql's ANALYZE; see DESIGN.md on fresh databases).
+# percentiles. Like `ordo bench --compare`, the load generator runs in a
+# process of its own. Like `ordo bench --compare --analyze`, the database is
+# analyzed before the window (psql's ANALYZE; see DESIGN.md on fresh
+# databases).
 #
 # BROKERS=host:port uses that broker instead of the embedded one;
 # KEEP_DIR=1 keeps DATA_DIR (default /tmp/ordo-stages) from the last run.

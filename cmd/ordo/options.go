@@ -369,7 +369,7 @@ func (f *flagSet) topicSettings() {
 
 // createTopics registers --create-topics, for the long-running roles.
 func (f *flagSet) createTopics() {
-	f.boolean(&f.o.CreateTopics, "create-topics", "ORDO_CREATE_TOPICS", "create missing topics at start (default: refuse to start without them; see `ordo topics create`)")
+	f.boolean(&f.o.CreateTopics, "create-topics", "ORDO_CREATE_TOPICS", "create missing topics at start (default: refuse to start without them; see: ordo topics create)")
 }
 
 // topicLayout is the topics the options describe.

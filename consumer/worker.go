@@ -403,8 +403,8 @@ func answerOf(r ledger.Result) (ledger.Outcome, bool) {
 }
 
 // carried are the headers a transfer's records carry to its next step: the
-// route and fingerprint of the request that started it, so that its end can
-// answer it.
+// route, fingerprint and reply formats of the request that started it, so
+// that its end can answer it (batched, if the requester reads that).
 var carried = []string{wire.HeaderReplyTopic, wire.HeaderReplyPartition, wire.HeaderReplyTo, wire.HeaderFingerprint, wire.HeaderReplyFormats}
 
 // storableKey is a record key as it can be stored and shown: the key itself

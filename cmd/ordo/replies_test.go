@@ -241,8 +241,10 @@ func TestRollingUpgradeReplies(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	text := consumerMetrics(t, c)
-	v1, v2 := metricValue(t, text, `ordo_consumer_reply_records_total{format="1"}`), metricValue(t, text, `ordo_consumer_reply_records_total{format="2"}`)
+	records := func(format string) float64 {
+		return metricValue(t, consumerMetrics(t, c), `ordo_consumer_reply_records_total{format="`+format+`"}`)
+	}
+	v1, v2 := records("1"), records("2")
 	if v1 != each {
 		t.Errorf("format 1 records: got %v, want %d (one per command of the old instance)", v1, each)
 	}
@@ -251,6 +253,23 @@ func TestRollingUpgradeReplies(t *testing.T) {
 	}
 	if bal, _ := e.balance("alice"); bal != 2*each {
 		t.Errorf("balance %d, want %d", bal, 2*each)
+	}
+
+	// A transfer's end answers its request through the saga's carried
+	// headers: in format 2 for the current instance, 1 for the old one.
+	openAccount(t, cur, "bob", 0)
+	v1, v2 = records("1"), records("2")
+	for _, tt := range []struct {
+		base, format string
+	}{{cur, "2"}, {old, "1"}} {
+		r, took, err := timed("POST", tt.base+"/v1/transfers", `{"from":"alice","to":"bob","amount":1,"currency":"USD"}`,
+			map[string]string{"Idempotency-Key": "xfer-" + tt.format}, 60*time.Second)
+		if err != nil || r.Status != http.StatusOK || took >= e.opts.WaitBudget {
+			t.Errorf("transfer via the format %s instance: %d %s %v after %s, want 200 from its reply", tt.format, r.Status, r.Raw, err, took)
+		}
+	}
+	if got1, got2 := records("1"), records("2"); got1 != v1+1 || got2 != v2+1 {
+		t.Errorf("transfers answered with %v format 1 and %v format 2 records, want 1 and 1", got1-v1, got2-v2)
 	}
 }
 

@@ -62,6 +62,23 @@ func TestSubmitSetsHeaders(t *testing.T) {
 	}
 }
 
+// TestSubmitAdvertisesOnlyGivenFormats: a route without reply formats (an
+// API that reads format 1 only) puts no HeaderReplyFormats on the record,
+// so consumers answer it in format 1.
+func TestSubmitAdvertisesOnlyGivenFormats(t *testing.T) {
+	c, p, ctx := newTestProducer(t, 3)
+	cmd := ledger.Command{ID: "cmd-1", Kind: ledger.KindDeposit, AccountID: "alice", Amount: 5}
+	sub, err := p.Submit(ctx, cmd, wire.Route{Topic: "replies", Partition: 2, To: "inst-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range fetchOne(t, c.ListenAddrs(), "cmds", sub.Partition, sub.Offset).Headers {
+		if h.Key == wire.HeaderReplyFormats {
+			t.Fatalf("got header %s: %q, want none", h.Key, h.Value)
+		}
+	}
+}
+
 // TestSubmitFailsWhenBrokerGone: with the brokers gone, Submit returns an
 // ErrUnavailable when its context ends instead of waiting for ever.
 func TestSubmitFailsWhenBrokerGone(t *testing.T) {

@@ -38,7 +38,7 @@ STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 # deadline exceeded" at the deadline (golang/go#75804, fixed in Go 1.27).
 # FUZZTIME=30s (or 1000000x) overrides every target's budget.
 FUZZTIME     ?=
-FUZZ_TARGETS := ./api/:FuzzCommandBody:20000 ./wire/:FuzzDecodeCommand:200000 ./ledger/:FuzzDecide:25000
+FUZZ_TARGETS := ./api/:FuzzCommandBody:20000 ./wire/:FuzzDecodeCommand:200000 ./wire/:FuzzDecodeReplies:50000 ./ledger/:FuzzDecide:25000
 
 .PHONY: all build run test test-unit chaos fuzz vet lint image test-images clean
 

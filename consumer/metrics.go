@@ -28,6 +28,11 @@ type metrics struct {
 	// repliesFailed counts replies the broker did not take.
 	refused       *prometheus.CounterVec
 	repliesFailed prometheus.Counter
+	// replyRecords counts reply records produced, by format; replies
+	// counts the outcomes they carried (more than the records when
+	// replies are batched).
+	replyRecords *prometheus.CounterVec
+	replies      prometheus.Counter
 	// holdExpiries counts the expire_hold commands the expiry scan produced.
 	holdExpiries prometheus.Counter
 	// stepsPublished counts saga steps produced from the outbox.
@@ -65,8 +70,19 @@ func newMetrics(p *Processor) *metrics {
 	}, []string{"reason"})
 	m.repliesFailed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ordo_consumer_replies_failed_total",
-		Help: "Replies the broker did not accept; the requester falls back to reading Postgres.",
+		Help: "Reply records the broker did not accept (a format 2 record carries several outcomes); their requesters fall back to reading Postgres.",
 	})
+	m.replyRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordo_consumer_reply_records_total",
+		Help: "Reply records produced, by format: 1 carries one outcome, 2 the outcomes of one committed batch for one API instance. ordo_consumer_replies_total / this is the outcomes per record.",
+	}, []string{"format"})
+	m.replies = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ordo_consumer_replies_total",
+		Help: "Outcomes published to requesters in reply records (one per answered command).",
+	})
+	for _, f := range []string{"1", "2"} {
+		m.replyRecords.WithLabelValues(f)
+	}
 	for _, r := range Reasons {
 		m.retries.WithLabelValues(string(r))
 	}
@@ -111,7 +127,7 @@ func newMetrics(p *Processor) *metrics {
 			Name: "ordo_consumer_partitions_stopped",
 			Help: "Partitions assigned to this consumer that are stopped, whatever the reason (see ordo_consumer_partition_stopped).",
 		}, func() float64 { return float64(len(p.Stopped())) }),
-		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries, m.stepsPublished, m.outcomesPruned, m.retries, m.refused, m.repliesFailed,
+		m.txSeconds, m.txCommands, m.commandLatency, m.holdExpiries, m.stepsPublished, m.outcomesPruned, m.retries, m.refused, m.repliesFailed, m.replyRecords, m.replies,
 		partitionCollector{p},
 	)
 	return m
@@ -122,6 +138,12 @@ func newMetrics(p *Processor) *metrics {
 func (p *Processor) Gatherer() prometheus.Gatherer { return p.metrics.reg }
 
 func (m *metrics) replyRefused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// replySent counts a reply record of format carrying n outcomes.
+func (m *metrics) replySent(format string, n int) {
+	m.replyRecords.WithLabelValues(format).Inc()
+	m.replies.Add(float64(n))
+}
 
 var (
 	stoppedDesc = prometheus.NewDesc("ordo_consumer_partition_stopped",

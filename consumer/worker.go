@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -249,8 +250,20 @@ func (p *Processor) runReplier() {
 // asked for one, on an allowed reply topic only. Replies are best effort: a
 // lost reply costs the requester a wait and a read from Postgres, never a
 // second application.
+//
+// The outcomes for one API instance (one reply topic, partition and
+// reply-to ID) whose records advertise the batched format
+// (wire.HeaderReplyFormats) go in one version 2 record, or a few if they
+// would exceed maxReplyBytes; every other record is answered alone in
+// version 1, as an API instance older than the batched format reads it.
+// With tracing on, every record is answered alone, under its own
+// processing span, so that each request's trace holds its reply.
 func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 	p.publishSteps(results)
+	var (
+		routes  []replyRoute // in the order first met
+		batches map[replyRoute]*replyBatch
+	)
 	for i, r := range recs {
 		if results[i].Skipped {
 			continue
@@ -273,27 +286,102 @@ func (p *Processor) reply(recs []*kgo.Record, results []ledger.Result) {
 			p.log.Debug("reply not sent", "reason", refused, "topic", topic, "partition", partition, "command_id", out.CommandID)
 			continue
 		}
-		value, err := wire.EncodeOutcome(out)
+		rt := replyRoute{topic: topic, partition: int32(partition), to: header(r, wire.HeaderReplyTo)}
+		fp := header(r, wire.HeaderFingerprint)
+		fingerprint, err := hex.DecodeString(fp)
+		if p.cfg.Tracer != nil || !wire.AcceptsBatch(header(r, wire.HeaderReplyFormats)) || err != nil || len(fingerprint) == 0 {
+			p.replyOne(p.replyContext(r), rt, fp, out)
+			continue
+		}
+		elem, err := wire.EncodeReply(wire.Reply{Fingerprint: fingerprint, Outcome: out})
 		if err != nil {
 			continue
 		}
-		id := out.CommandID
-		p.cl.Produce(p.replyContext(r), &kgo.Record{
-			Topic:     topic,
-			Partition: int32(partition),
-			Key:       []byte(id),
-			Value:     value,
-			Headers: []kgo.RecordHeader{
-				{Key: wire.HeaderReplyTo, Value: []byte(header(r, wire.HeaderReplyTo))},
-				{Key: wire.HeaderFingerprint, Value: []byte(header(r, wire.HeaderFingerprint))},
-			},
-		}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				p.metrics.repliesFailed.Inc()
-				p.log.Warn("publish reply", "command_id", id, "err", err)
-			}
-		})
+		if batches == nil {
+			batches = map[replyRoute]*replyBatch{}
+		}
+		b := batches[rt]
+		if b == nil {
+			b = &replyBatch{}
+			batches[rt] = b
+			routes = append(routes, rt)
+		}
+		if len(b.elems) > 0 && b.size+len(elem) > maxReplyBytes {
+			p.replyBatched(rt, b.elems)
+			*b = replyBatch{}
+		}
+		b.elems = append(b.elems, elem)
+		b.size += len(elem) + 1
 	}
+	for _, rt := range routes {
+		p.replyBatched(rt, batches[rt].elems)
+	}
+}
+
+// maxReplyBytes bounds the value of a batched reply record, well below
+// Kafka's default record size limit (1 MiB, message.max.bytes): a batch of
+// up to MaxBatch outcomes for one instance may take several records.
+const maxReplyBytes = 256 << 10
+
+// replyRoute is where a reply goes: a reply topic's partition and the
+// waiting instance's ID.
+type replyRoute struct {
+	topic     string
+	partition int32
+	to        string
+}
+
+// replyBatch is the encoded outcomes (wire.EncodeReply) bound for one
+// route, and their size once joined.
+type replyBatch struct {
+	elems [][]byte
+	size  int
+}
+
+// replyOne publishes a version 1 reply: one outcome, with the fingerprint
+// (hex, as the command record carried it) in a header.
+func (p *Processor) replyOne(ctx context.Context, rt replyRoute, fingerprint string, out ledger.Outcome) {
+	value, err := wire.EncodeOutcome(out)
+	if err != nil {
+		return
+	}
+	id := out.CommandID
+	p.produceReply(ctx, &kgo.Record{
+		Topic:     rt.topic,
+		Partition: rt.partition,
+		Key:       []byte(id),
+		Value:     value,
+		Headers: []kgo.RecordHeader{
+			{Key: wire.HeaderReplyTo, Value: []byte(rt.to)},
+			{Key: wire.HeaderFingerprint, Value: []byte(fingerprint)},
+		},
+	}, "1", 1, id)
+}
+
+// replyBatched publishes a version 2 reply carrying elems.
+func (p *Processor) replyBatched(rt replyRoute, elems [][]byte) {
+	p.produceReply(context.Background(), &kgo.Record{
+		Topic:     rt.topic,
+		Partition: rt.partition,
+		Key:       []byte(rt.to),
+		Value:     wire.JoinReplies(elems),
+		Headers: []kgo.RecordHeader{
+			{Key: wire.HeaderReplyTo, Value: []byte(rt.to)},
+			{Key: wire.HeaderReplyFormat, Value: []byte(wire.ReplyFormatBatch)},
+		},
+	}, wire.ReplyFormatBatch, len(elems), "")
+}
+
+// produceReply produces a reply record carrying n outcomes and counts it;
+// commandID names a version 1 reply's command in the log of a failure.
+func (p *Processor) produceReply(ctx context.Context, r *kgo.Record, format string, n int, commandID string) {
+	p.metrics.replySent(format, n)
+	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		if err != nil {
+			p.metrics.repliesFailed.Inc()
+			p.log.Warn("publish reply", "command_id", commandID, "outcomes", n, "reply_to", header(r, wire.HeaderReplyTo), "format", format, "err", err)
+		}
+	})
 }
 
 // answerOf is what a record's decision answers its requester with, if
@@ -315,9 +403,9 @@ func answerOf(r ledger.Result) (ledger.Outcome, bool) {
 }
 
 // carried are the headers a transfer's records carry to its next step: the
-// route and fingerprint of the request that started it, so that its end can
-// answer it.
-var carried = []string{wire.HeaderReplyTopic, wire.HeaderReplyPartition, wire.HeaderReplyTo, wire.HeaderFingerprint}
+// route, fingerprint and reply formats of the request that started it, so
+// that its end can answer it (batched, if the requester reads that).
+var carried = []string{wire.HeaderReplyTopic, wire.HeaderReplyPartition, wire.HeaderReplyTo, wire.HeaderFingerprint, wire.HeaderReplyFormats}
 
 // storableKey is a record key as it can be stored and shown: the key itself
 // when it is a valid account ID, else an ASCII-quoted form (Postgres text

@@ -95,6 +95,9 @@ func (p *Producer) Submit(ctx context.Context, cmd ledger.Command, reply wire.Ro
 			kgo.RecordHeader{Key: wire.HeaderReplyPartition, Value: []byte(strconv.Itoa(int(reply.Partition)))},
 			kgo.RecordHeader{Key: wire.HeaderReplyTo, Value: []byte(reply.To)},
 		)
+		if reply.Formats != "" {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: wire.HeaderReplyFormats, Value: []byte(reply.Formats)})
+		}
 	}
 	// Wait for the acknowledgement or the end of ctx, whichever is first:
 	// franz-go keeps retrying a buffered record while no broker answers and

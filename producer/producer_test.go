@@ -42,12 +42,12 @@ func TestPartitioningMatchesJavaClient(t *testing.T) {
 func TestSubmitSetsHeaders(t *testing.T) {
 	c, p, ctx := newTestProducer(t, 3)
 	cmd := ledger.Command{ID: "cmd-1", Kind: ledger.KindWithdrawal, AccountID: "alice", Amount: 5}
-	sub, err := p.Submit(ctx, cmd, wire.Route{Topic: "replies", Partition: 2, To: "inst-1"})
+	sub, err := p.Submit(ctx, cmd, wire.Route{Topic: "replies", Partition: 2, To: "inst-1", Formats: wire.ReplyFormats})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fetched := fetchOne(t, c.ListenAddrs(), "cmds", sub.Partition, sub.Offset)
-	want := map[string]string{wire.HeaderCommandID: "cmd-1", wire.HeaderReplyTopic: "replies", wire.HeaderReplyPartition: "2", wire.HeaderReplyTo: "inst-1"}
+	want := map[string]string{wire.HeaderCommandID: "cmd-1", wire.HeaderReplyTopic: "replies", wire.HeaderReplyPartition: "2", wire.HeaderReplyTo: "inst-1", wire.HeaderReplyFormats: "1,2"}
 	for _, h := range fetched.Headers {
 		if w, ok := want[h.Key]; ok && w == string(h.Value) {
 			delete(want, h.Key)
@@ -59,6 +59,23 @@ func TestSubmitSetsHeaders(t *testing.T) {
 	got, err := wire.DecodeCommand("cmd-1", fetched.Value)
 	if err != nil || got != cmd || string(fetched.Key) != "alice" {
 		t.Fatalf("got %+v key %q (%v), want %+v keyed alice", got, fetched.Key, err, cmd)
+	}
+}
+
+// TestSubmitAdvertisesOnlyGivenFormats: a route without reply formats (an
+// API that reads format 1 only) puts no HeaderReplyFormats on the record,
+// so consumers answer it in format 1.
+func TestSubmitAdvertisesOnlyGivenFormats(t *testing.T) {
+	c, p, ctx := newTestProducer(t, 3)
+	cmd := ledger.Command{ID: "cmd-1", Kind: ledger.KindDeposit, AccountID: "alice", Amount: 5}
+	sub, err := p.Submit(ctx, cmd, wire.Route{Topic: "replies", Partition: 2, To: "inst-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range fetchOne(t, c.ListenAddrs(), "cmds", sub.Partition, sub.Offset).Headers {
+		if h.Key == wire.HeaderReplyFormats {
+			t.Fatalf("got header %s: %q, want none", h.Key, h.Value)
+		}
 	}
 }
 

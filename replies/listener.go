@@ -78,17 +78,21 @@ func NewListener(ctx context.Context, brokers []string, topic, instanceID string
 	}
 	return &Listener{
 		cl:    cl,
-		route: wire.Route{Topic: topic, Partition: partition, To: instanceID},
+		route: wire.Route{Topic: topic, Partition: partition, To: instanceID, Formats: wire.ReplyFormats},
 		log:   log,
 	}, nil
 }
 
-// Route is where commands should ask for their replies.
+// Route is where commands should ask for their replies, and the reply
+// formats the listener reads (both).
 func (l *Listener) Route() wire.Route { return l.route }
 
-// Run hands each reply addressed to this instance to deliver, with the
-// fingerprint of the command it answers (HeaderFingerprint, decoded; nil if
-// missing), until ctx ends or Close is called.
+// Run hands each outcome addressed to this instance to deliver, with the
+// fingerprint of the command it answers (nil if the reply has none), until
+// ctx ends or Close is called. It reads both reply formats (see wire): a
+// version 1 record carries one outcome and its fingerprint in
+// HeaderFingerprint; a version 2 record the outcomes of several commands,
+// each with its own fingerprint.
 func (l *Listener) Run(ctx context.Context, deliver func(out ledger.Outcome, fingerprint []byte)) {
 	for {
 		fetches := l.cl.PollFetches(ctx)
@@ -98,25 +102,45 @@ func (l *Listener) Run(ctx context.Context, deliver func(out ledger.Outcome, fin
 		fetches.EachError(func(_ string, _ int32, err error) {
 			l.log.Warn("reply fetch error", "err", err)
 		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			if headerValue(r, wire.HeaderReplyTo) != l.route.To {
-				return
-			}
-			out, err := wire.DecodeOutcome(r.Value)
-			if err != nil {
-				l.log.Warn("undecodable reply", "offset", r.Offset, "err", err)
-				return
-			}
-			fp, err := hex.DecodeString(headerValue(r, wire.HeaderFingerprint))
-			if err != nil || len(fp) == 0 {
-				// From a consumer that does not copy the fingerprint: it
-				// cannot be matched safely, so the request reads the
-				// store after its wait budget instead.
-				l.log.Debug("reply without a fingerprint", "offset", r.Offset, "command_id", out.CommandID)
-				return
-			}
-			deliver(out, fp)
-		})
+		fetches.EachRecord(func(r *kgo.Record) { l.handle(r, deliver) })
+	}
+}
+
+// handle delivers the outcomes of one reply record addressed to this
+// instance.
+func (l *Listener) handle(r *kgo.Record, deliver func(out ledger.Outcome, fingerprint []byte)) {
+	if headerValue(r, wire.HeaderReplyTo) != l.route.To {
+		return
+	}
+	switch format := headerValue(r, wire.HeaderReplyFormat); format {
+	case "", "1":
+		out, err := wire.DecodeOutcome(r.Value)
+		if err != nil {
+			l.log.Warn("undecodable reply", "offset", r.Offset, "err", err)
+			return
+		}
+		fp, err := hex.DecodeString(headerValue(r, wire.HeaderFingerprint))
+		if err != nil || len(fp) == 0 {
+			// From a consumer that does not copy the fingerprint: it
+			// cannot be matched safely, so the request reads the store
+			// after its wait budget instead.
+			l.log.Debug("reply without a fingerprint", "offset", r.Offset, "command_id", out.CommandID)
+			return
+		}
+		deliver(out, fp)
+	case wire.ReplyFormatBatch:
+		rs, err := wire.DecodeReplies(r.Value)
+		if err != nil {
+			l.log.Warn("undecodable reply", "offset", r.Offset, "format", format, "err", err)
+			return
+		}
+		for _, rep := range rs {
+			deliver(rep.Outcome, rep.Fingerprint)
+		}
+	default:
+		// A format this instance did not advertise: its requests read the
+		// store after their wait budget.
+		l.log.Warn("reply in an unknown format", "offset", r.Offset, "format", format)
 	}
 }
 

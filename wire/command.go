@@ -30,6 +30,8 @@ import (
 //     into the reply (empty when the record has none): the API sets it to
 //     the hex-encoded ledger.Command.Fingerprint of the record's command,
 //     so that a reply answers only a request for that very command.
+//     HeaderReplyFormats lists the reply formats the requester reads (see
+//     reply.go); without it, replies are version 1.
 const (
 	EnvelopeVersion = 1
 

@@ -5,11 +5,14 @@ import "github.com/twmb/franz-go/pkg/kgo"
 // Route says where the consumer publishes a command's outcome: a partition
 // of a reply topic, and the ID of the API instance waiting there. It travels
 // in the command record's headers (HeaderReplyTopic, HeaderReplyPartition,
-// HeaderReplyTo).
+// HeaderReplyTo, and HeaderReplyFormats).
 type Route struct {
 	Topic     string
 	Partition int32
 	To        string // the waiting instance's ID
+	// Formats are the reply formats the waiting instance reads, sent in
+	// HeaderReplyFormats (ReplyFormats); empty, it gets version 1 only.
+	Formats string
 }
 
 // Position is where a record landed in the log.

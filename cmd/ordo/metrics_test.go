@@ -43,9 +43,13 @@ func TestConsumerMetrics(t *testing.T) {
 		"ordo_consumer_transaction_commands_sum":      5,
 		"ordo_consumer_command_latency_seconds_count": 5,
 		// Caught up: nothing left to apply on either partition.
-		`ordo_consumer_partition_lag{partition="0"}`:                      0,
-		`ordo_consumer_partition_lag{partition="1"}`:                      0,
-		"ordo_consumer_replies_failed_total":                              0,
+		`ordo_consumer_partition_lag{partition="0"}`: 0,
+		`ordo_consumer_partition_lag{partition="1"}`: 0,
+		"ordo_consumer_replies_failed_total":         0,
+		// Each command answered alone, in the batched format the API reads.
+		"ordo_consumer_replies_total":                                     5,
+		`ordo_consumer_reply_records_total{format="2"}`:                   5,
+		`ordo_consumer_reply_records_total{format="1"}`:                   0,
 		`ordo_consumer_replies_refused_total{reason="topic_not_allowed"}`: 0,
 		`ordo_consumer_partition_retries_total{reason="claim_lost"}`:      0,
 		"go_goroutines": metricValue(t, text, "go_goroutines"), // the process collectors are there

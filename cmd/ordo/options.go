@@ -88,6 +88,9 @@ type Options struct {
 	// telemetry is the process's tracing (nil: off), set up from the
 	// OTEL_* environment by the role's command, not by a flag.
 	telemetry *telemetry
+	// v1Replies makes the API ask for version 1 replies only, as an API
+	// older than batched replies does (tests of a rolling upgrade).
+	v1Replies bool
 	// Auth: the API needs an API key on every request (ordo dev: off).
 	Auth bool
 	// AuthCacheTTL: how long the API trusts a verified key before reading

@@ -123,13 +123,17 @@ func NewAPI(ctx context.Context, o Options, log *slog.Logger) (*API, error) {
 		a.Close()
 		return nil, err
 	}
+	route := a.replies.Route()
+	if o.v1Replies {
+		route.Formats = ""
+	}
 	cfg := api.Config{
 		WaitBudget:      o.WaitBudget,
 		ProduceTimeout:  o.ProduceTimeout,
 		ReadTimeout:     apiReadTimeout,
 		CommandDeadline: o.CommandDeadline,
 		MaxWaiting:      o.MaxWaiting,
-		Reply:           a.replies.Route(),
+		Reply:           route,
 		Logger:          log,
 		KeyCacheTTL:     o.AuthCacheTTL,
 		Tracing:         o.telemetry != nil,

@@ -530,3 +530,31 @@ func TestPreloadedAuditCatches(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditRetriesUnavailable: a read answered 503 (the database did not
+// serve it in time) is read again, not counted as a failed audit.
+func TestAuditRetriesUnavailable(t *testing.T) {
+	svc := newMem()
+	svc.preload("bench", 1000, 5_000)
+	var mu sync.Mutex
+	refused := map[string]bool{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			mu.Lock()
+			first := !refused[r.URL.Path]
+			refused[r.URL.Path] = true
+			mu.Unlock()
+			if first {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprint(w, `{"code":"unavailable"}`)
+				return
+			}
+		}
+		svc.ServeHTTP(w, r)
+	})
+	res := runPreloaded(t, h, 1000, 5_000, Config{Clients: 2})
+	if !res.Audit.OK || res.Audit.Accounts == 0 || len(refused) != res.Audit.Accounts {
+		t.Fatalf("got audit %+v after %d reads refused once, want clean, each account read again", res.Audit, len(refused))
+	}
+}

@@ -216,19 +216,30 @@ func (c *client) do(req *http.Request) (answer, error) {
 	return a, nil
 }
 
+// balance reads an account's balance. A 503 (Ordo's answer to a read the
+// database did not serve in time) or a transport error is retried, as a
+// client would, for up to a minute; any other status is an error.
 func (c *client) balance(ctx context.Context, id string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/accounts/"+id, nil)
-	if err != nil {
-		return 0, err
+	deadline := time.Now().Add(time.Minute)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/accounts/"+id, nil)
+		if err != nil {
+			return 0, err
+		}
+		a, err := c.do(req)
+		switch {
+		case err == nil && a.status == http.StatusOK:
+			return a.balance, nil
+		case err == nil && a.status != http.StatusServiceUnavailable:
+			return 0, fmt.Errorf("GET account %s: status %d", id, a.status)
+		case time.Now().After(deadline) || ctx.Err() != nil:
+			if err != nil {
+				return 0, fmt.Errorf("GET account %s: %w", id, err)
+			}
+			return 0, fmt.Errorf("GET account %s: status %d until the deadline", id, a.status)
+		}
+		time.Sleep(wait)
 	}
-	a, err := c.do(req)
-	if err != nil {
-		return 0, err
-	}
-	if a.status != http.StatusOK {
-		return 0, fmt.Errorf("GET account %s: status %d", id, a.status)
-	}
-	return a.balance, nil
 }
 
 // decide sends a keyed command until it is decided, resending it with the

@@ -44,6 +44,7 @@ if [ "$(id -u)" = 0 ]; then chown postgres "$WORK"; fi
 as_pg "$PGBIN/initdb -D $WORK/pg -U ordo --auth trust >/dev/null"
 as_pg "$PGBIN/pg_ctl -D $WORK/pg -o '-p $PORT -k $WORK' -l $WORK/pg.log -w start >/dev/null"
 DEV=
+FAILED=
 cleanup() {
 	[ -n "$DEV" ] && kill -INT "$DEV" 2>/dev/null && wait "$DEV" 2>/dev/null || true
 	as_pg "$PGBIN/pg_ctl -D $WORK/pg -m fast stop >/dev/null" || true
@@ -79,10 +80,12 @@ run() {
 		--http-addr 127.0.0.1:18090 --ops-addr 127.0.0.1:19490 >"$WORK/$name/dev.log" 2>&1 &
 	DEV=$!
 	for _ in $(seq 120); do curl -sf 127.0.0.1:19490/readyz >/dev/null && break; sleep 0.5; done
+	local rc=0
 	"$ORDO" bench --url http://127.0.0.1:18090 --clients "$clients" --accounts "$accounts" \
-		--duration "$DUR" --json "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>&1
+		--duration "$DUR" --json "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>&1 || rc=$?
 	kill -INT "$DEV"; wait "$DEV" || true; DEV=
-	echo "$name: $(grep -E 'decided/s' "$OUT/$name.txt" | awk '{print $2}') decided/s, p50 $(grep -E 'p50 ms' "$OUT/$name.txt" | awk '{print $3}') ms, p99 $(grep -E 'p99 ms' "$OUT/$name.txt" | awk '{print $3}') ms, $(grep audit "$OUT/$name.txt" | sed 's/^ *//')"
+	if [ "$rc" != 0 ]; then FAILED=1; echo "$name: ordo bench exited $rc: $(tail -1 "$OUT/$name.txt")" >&2; fi
+	echo "$name: $(grep -E '^ *decided/s' "$OUT/$name.txt" | awk '{print $2}') decided/s, p50 $(grep -E '^ *p50 ms' "$OUT/$name.txt" | awk '{print $3}') ms, p99 $(grep -E '^ *p99 ms' "$OUT/$name.txt" | awk '{print $3}') ms, $(grep -E '^ *audit ' "$OUT/$name.txt" | sed 's/^ *//')"
 }
 
 for c in $CASES; do
@@ -118,3 +121,4 @@ done
 mapfile -t args < <(printf '%s\n' "${args[@]}" | sort -t/ -k1,1 -k2,2n)
 "$ORDO" bench plot --out "$OUT/growth.html" "${args[@]}"
 echo "plot: $OUT/growth.html"
+[ -z "$FAILED" ]

@@ -342,7 +342,6 @@ func generatorArgs(f benchFlags, name string, sys *system, dist bench.Distributi
 		"--hot", strconv.Itoa(f.hot),
 		"--withdraw-percent", strconv.Itoa(f.withdrawPct),
 		"--replay-percent", strconv.Itoa(f.replayPct),
-		"--opening", strconv.FormatInt(f.opening, 10),
 		"--transport", f.transport,
 		"--name", name,
 		"--account-prefix", "acct",
@@ -350,6 +349,9 @@ func generatorArgs(f benchFlags, name string, sys *system, dist bench.Distributi
 	}
 	if f.rate > 0 {
 		args = append(args, "--rate", strconv.FormatFloat(f.rate, 'g', -1, 64))
+	}
+	if f.opening > 0 { // 0: the default
+		args = append(args, "--opening", strconv.FormatInt(f.opening, 10))
 	}
 	if f.runID != "" {
 		args = append(args, "--run-id", f.runID)

@@ -147,7 +147,7 @@ func TestGeneratorArgs(t *testing.T) {
 		notWant []string
 	}{
 		{"defaults", base, bench.Uniform,
-			[]string{"bench --url http://127.0.0.1:9 --clients 64 --duration 20s --timeout 30s --dist uniform --accounts 10000 --hot 8 --withdraw-percent 50 --replay-percent 1 --opening 1000000 --transport std --name ordo --account-prefix acct --json /tmp/r.json"},
+			[]string{"bench --url http://127.0.0.1:9 --clients 64 --duration 20s --timeout 30s --dist uniform --accounts 10000 --hot 8 --withdraw-percent 50 --replay-percent 1 --transport std --name ordo --account-prefix acct --json /tmp/r.json --opening 1000000"},
 			[]string{"--rate", "--run-id", "--analyze"}},
 		{"open loop, run id, analyze, lean", withAll, bench.Hot,
 			[]string{"--dist hot", "--transport lean", "--rate 2500", "--run-id r1", "--analyze-database postgres://db/bench_ordo"}, nil},

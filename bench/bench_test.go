@@ -29,9 +29,27 @@ type memService struct {
 	accepted    int  // answer the first n load commands 202, applying them
 	currentOnce bool // answer a retry with the current balance, not the first answer's
 	retries     int  // keyed load commands seen before
+
+	// what the service was sent: account creations and opening deposits
+	// (set-up), GETs by account, and accounts sent a load command
+	setupRequests int
+	gets          map[string]int
+	commanded     map[string]bool
 }
 
-func newMem() *memService { return &memService{balances: map[string]int64{}, seen: map[string]int64{}} }
+func newMem() *memService {
+	return &memService{balances: map[string]int64{}, seen: map[string]int64{}, gets: map[string]int{}, commanded: map[string]bool{}}
+}
+
+// preload gives accounts prefix-0..prefix-(n-1) the balance opening, as
+// docs/bench/growth-accounts.sql loads them.
+func (m *memService) preload(prefix string, n int, opening int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range n {
+		m.balances[fmt.Sprintf("%s-%d", prefix, i)] = opening
+	}
+}
 
 func (m *memService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
@@ -43,6 +61,7 @@ func (m *memService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.Method == http.MethodPost && len(parts) == 2:
+		m.setupRequests++
 		var body struct{ ID string }
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		if _, ok := m.balances[body.ID]; ok {
@@ -52,11 +71,22 @@ func (m *memService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.balances[body.ID] = 0
 		write(http.StatusCreated, 0)
 	case r.Method == http.MethodGet && len(parts) == 3:
-		write(http.StatusOK, m.balances[parts[2]])
+		m.gets[parts[2]]++
+		b, ok := m.balances[parts[2]]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		write(http.StatusOK, b)
 	case r.Method == http.MethodPost && len(parts) == 4:
 		var body struct{ Amount int64 }
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		key := r.Header.Get("Idempotency-Key")
+		if strings.HasPrefix(key, "setup-") {
+			m.setupRequests++
+		} else {
+			m.commanded[parts[2]] = true
+		}
 		first, dup := m.seen[key]
 		if dup && !strings.HasPrefix(key, "setup-") {
 			m.retries++
@@ -356,7 +386,7 @@ func TestResultJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	res.net = nil
+	res.net, res.touched = nil, nil
 	if !reflect.DeepEqual(&got, res) {
 		t.Fatalf("got %+v\nwant %+v", got, *res)
 	}
@@ -409,5 +439,122 @@ func TestStdTransportReusesConnections(t *testing.T) {
 	// Set-up and audit each have at most 20 requests at once, the load 16.
 	if n := conns.Load(); n > 20+16 || res.Requests < 100 {
 		t.Fatalf("got %d connections for %d requests, want at most 36", n, res.Requests)
+	}
+}
+
+// runPreloaded runs a Preloaded load of accounts accounts, opening each,
+// against svc, whose accounts the caller preloaded.
+func runPreloaded(t *testing.T, svc http.Handler, accounts int, opening int64, cfg Config) *Result {
+	t.Helper()
+	ts := httptest.NewServer(svc)
+	t.Cleanup(ts.Close)
+	cfg.URL, cfg.Preloaded = ts.URL, true
+	if cfg.Duration == 0 {
+		cfg.Duration = 300 * time.Millisecond
+	}
+	cfg.Workload.Accounts, cfg.Workload.Opening, cfg.Workload.WithdrawPercent = accounts, opening, 50
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestPreloaded: with the accounts already loaded, set-up sends nothing and
+// the audit reads exactly the accounts the run sent commands to, once each,
+// starting from the opening balance.
+func TestPreloaded(t *testing.T) {
+	svc := newMem()
+	svc.preload("bench", 100_000, 5_000)
+	res := runPreloaded(t, svc, 100_000, 5_000, Config{Clients: 4, ReplayPercent: 10})
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if svc.setupRequests != 0 {
+		t.Errorf("got %d set-up requests, want none", svc.setupRequests)
+	}
+	for id, n := range svc.gets {
+		if !svc.commanded[id] || n != 1 {
+			t.Errorf("audit read %s %d times; commanded %v: want once, only accounts the run commanded", id, n, svc.commanded[id])
+		}
+	}
+	if len(svc.gets) != len(svc.commanded) || len(svc.commanded) == 0 || len(svc.commanded) >= 100_000 {
+		t.Fatalf("audit read %d accounts, the run commanded %d of 100000: want the same, some, not all", len(svc.gets), len(svc.commanded))
+	}
+	if !res.Audit.OK || !res.Preloaded || res.Audit.Accounts != len(svc.commanded) || res.Audit.InPlay != 100_000 {
+		t.Fatalf("got audit %+v, preloaded %v; want clean, %d accounts of 100000", res.Audit, res.Preloaded, len(svc.commanded))
+	}
+	var table strings.Builder
+	WriteTable(&table, res)
+	if want := fmt.Sprintf("clean (%d touched accounts of 100000)", len(svc.commanded)); !strings.Contains(table.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, table.String())
+	}
+}
+
+// TestPreloadedAuditCatches: the touched accounts' start is the opening
+// balance, so a service that applies retries again, accounts loaded with
+// another balance than the run's opening, or accounts not loaded at all
+// fail the audit.
+func TestPreloadedAuditCatches(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		loaded int64 // each account's balance as loaded (0: not loaded)
+		svc    func(*memService)
+		want   string // in the audit's examples
+	}{
+		{"double apply", 5_000, func(m *memService) { m.doubleApply, m.accepted = true, 5 }, "clients saw"},
+		{"loaded with another balance", 4_000, func(*memService) {}, "clients saw"},
+		{"not loaded", 0, func(*memService) {}, "preloaded: do accounts bench-0..bench-999 exist, each with 5000?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := newMem()
+			tc.svc(svc)
+			h := http.Handler(svc)
+			if tc.loaded > 0 {
+				svc.preload("bench", 1000, tc.loaded)
+			} else {
+				// Ordo refuses commands to an account that does not
+				// exist (404); the fake would create it, so here the
+				// audit's GETs find no account, as they would in Ordo.
+				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodGet {
+						http.NotFound(w, r)
+						return
+					}
+					svc.ServeHTTP(w, r)
+				})
+			}
+			res := runPreloaded(t, h, 1000, 5_000, Config{Clients: 2})
+			if res.Audit.OK || res.Audit.Mismatches == 0 || !strings.Contains(strings.Join(res.Audit.Examples, "\n"), tc.want) {
+				t.Fatalf("got audit %+v, want it failed with %q", res.Audit, tc.want)
+			}
+		})
+	}
+}
+
+// TestAuditRetriesUnavailable: a read answered 503 (the database did not
+// serve it in time) is read again, not counted as a failed audit.
+func TestAuditRetriesUnavailable(t *testing.T) {
+	svc := newMem()
+	svc.preload("bench", 1000, 5_000)
+	var mu sync.Mutex
+	refused := map[string]bool{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			mu.Lock()
+			first := !refused[r.URL.Path]
+			refused[r.URL.Path] = true
+			mu.Unlock()
+			if first {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprint(w, `{"code":"unavailable"}`)
+				return
+			}
+		}
+		svc.ServeHTTP(w, r)
+	})
+	res := runPreloaded(t, h, 1000, 5_000, Config{Clients: 2})
+	if !res.Audit.OK || res.Audit.Accounts == 0 || len(refused) != res.Audit.Accounts {
+		t.Fatalf("got audit %+v after %d reads refused once, want clean, each account read again", res.Audit, len(refused))
 	}
 }

@@ -44,8 +44,12 @@ type Result struct {
 	// window of the run, from the timeline; the last window may be shorter.
 	Windows []float64 `json:"windows_5s"`
 	Audit   Audit     `json:"audit"`
+	// Preloaded: the accounts were loaded before the run (Config.Preloaded),
+	// and the audit read only those the run touched.
+	Preloaded bool `json:"preloaded,omitempty"`
 
-	net map[int]int64
+	net     map[int]int64
+	touched map[int]bool
 }
 
 // LatencySummary holds percentiles in milliseconds.
@@ -97,6 +101,7 @@ func merge(cfg Config, workers []*worker, elapsed time.Duration) *Result {
 	r := &Result{
 		Name: cfg.Name, URL: cfg.URL, Mode: "closed", Clients: cfg.Clients, Rate: cfg.Rate,
 		Workload: cfg.Workload, Seconds: elapsed.Seconds(), Codes: map[string]int64{}, net: map[int]int64{},
+		touched: map[int]bool{},
 	}
 	if cfg.Rate > 0 {
 		r.Mode = "open"
@@ -118,6 +123,9 @@ func merge(cfg Config, workers []*worker, elapsed time.Duration) *Result {
 		}
 		for k, v := range w.net {
 			r.net[k] += v
+		}
+		for k := range w.touched {
+			r.touched[k] = true
 		}
 		for i, h := range w.timeline {
 			for len(timeline) <= i {
@@ -177,6 +185,9 @@ func WriteTable(w io.Writer, results ...*Result) {
 	row("resolved after", func(r *Result) string { return fmt.Sprint(r.Resolved) })
 	row("replays", func(r *Result) string { return fmt.Sprint(r.Replays) })
 	row("audit", func(r *Result) string {
+		if r.Audit.OK && r.Audit.InPlay > 0 {
+			return fmt.Sprintf("clean (%d touched accounts of %d)", r.Audit.Accounts, r.Audit.InPlay)
+		}
 		if r.Audit.OK {
 			return fmt.Sprintf("clean (%d accounts)", r.Audit.Accounts)
 		}

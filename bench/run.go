@@ -51,6 +51,13 @@ type Config struct {
 	// load starts; an error ends the run. ordo bench --compare --analyze
 	// analyzes the system's database here.
 	AfterSetup func(context.Context) error
+	// Preloaded says the workload's accounts already exist, each with
+	// exactly Workload.Opening and nothing else (loaded in bulk, e.g. by
+	// docs/bench/growth-accounts.sql): set-up sends no request, and the
+	// audit reads only the accounts the run touched, their balance before
+	// the run being Workload.Opening. For a million accounts, setting up
+	// and auditing through the API would take millions of requests.
+	Preloaded bool
 }
 
 // The transports of Config.Transport.
@@ -95,16 +102,20 @@ func (c *Config) setDefaults() error {
 	return c.Workload.setDefaults()
 }
 
-// Run sets the workload's accounts up, runs the load, resolves the requests
-// whose outcome was unknown and audits the balances.
+// Run sets the workload's accounts up (unless Config.Preloaded), runs the
+// load, resolves the requests whose outcome was unknown and audits the
+// balances.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	cl := newClient(cfg)
-	start, err := setup(ctx, cl, &cfg.Workload)
-	if err != nil {
-		return nil, fmt.Errorf("bench setup against %s: %w", cfg.URL, err)
+	var start []int64 // nil: preloaded, every account at Workload.Opening
+	if !cfg.Preloaded {
+		var err error
+		if start, err = setup(ctx, cl, &cfg.Workload); err != nil {
+			return nil, fmt.Errorf("bench setup against %s: %w", cfg.URL, err)
+		}
 	}
 	if cfg.AfterSetup != nil {
 		if err := cfg.AfterSetup(ctx); err != nil {
@@ -112,6 +123,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	res := load(ctx, cl, cfg)
+	res.Preloaded = cfg.Preloaded
 	audit(ctx, cl, &cfg.Workload, start, res)
 	return res, nil
 }
@@ -204,19 +216,30 @@ func (c *client) do(req *http.Request) (answer, error) {
 	return a, nil
 }
 
+// balance reads an account's balance. A 503 (Ordo's answer to a read the
+// database did not serve in time) or a transport error is retried, as a
+// client would, for up to a minute; any other status is an error.
 func (c *client) balance(ctx context.Context, id string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/accounts/"+id, nil)
-	if err != nil {
-		return 0, err
+	deadline := time.Now().Add(time.Minute)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/accounts/"+id, nil)
+		if err != nil {
+			return 0, err
+		}
+		a, err := c.do(req)
+		switch {
+		case err == nil && a.status == http.StatusOK:
+			return a.balance, nil
+		case err == nil && a.status != http.StatusServiceUnavailable:
+			return 0, fmt.Errorf("GET account %s: status %d", id, a.status)
+		case time.Now().After(deadline) || ctx.Err() != nil:
+			if err != nil {
+				return 0, fmt.Errorf("GET account %s: %w", id, err)
+			}
+			return 0, fmt.Errorf("GET account %s: status %d until the deadline", id, a.status)
+		}
+		time.Sleep(wait)
 	}
-	a, err := c.do(req)
-	if err != nil {
-		return 0, err
-	}
-	if a.status != http.StatusOK {
-		return 0, fmt.Errorf("GET account %s: status %d", id, a.status)
-	}
-	return a.balance, nil
 }
 
 // decide sends a keyed command until it is decided, resending it with the
@@ -314,6 +337,7 @@ type worker struct {
 	decided  []int64                   // decided first sendings per second of the run
 	codes    map[string]int64
 	net      map[int]int64 // applied change per account
+	touched  map[int]bool  // accounts sent a command (first sendings)
 	pending  []pendingCmd
 	applied  int64
 	rejected int64
@@ -331,7 +355,7 @@ type worker struct {
 
 func newWorker(seed uint64, replayPercent int) *worker {
 	return &worker{
-		hist: newHist(), codes: map[string]int64{}, net: map[int]int64{},
+		hist: newHist(), codes: map[string]int64{}, net: map[int]int64{}, touched: map[int]bool{},
 		replayRng: rand.New(rand.NewPCG(seed, 0x7265706c)), replayThreshold: replayPercent,
 	}
 }
@@ -379,6 +403,7 @@ func (w *worker) observe(began, t0 time.Time) int {
 
 func (w *worker) record(began time.Time, t0 time.Time, c command, key string, a answer, err error) {
 	sec := w.observe(began, t0)
+	w.touched[c.account] = true
 	switch {
 	case err != nil:
 		w.errors++

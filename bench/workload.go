@@ -25,7 +25,8 @@ type Workload struct {
 	WithdrawPercent int
 	// MaxAmount: amounts are uniform in 1..MaxAmount. Default 100.
 	MaxAmount int64
-	// Opening balance deposited into each account at setup. Default 1,000,000.
+	// Opening balance deposited into each account at setup, or, with
+	// Config.Preloaded, each account's balance as loaded. Default 1,000,000.
 	Opening int64
 	// Prefix of the account IDs, so runs do not share accounts. Default "bench".
 	Prefix string

@@ -40,7 +40,8 @@ type benchFlags struct {
 
 	transport, runID, name, accountPrefix, analyzeDB string
 	replayPct                                        int
-	inProcess, analyze                               bool
+	inProcess, analyze, preloaded                    bool
+	opening                                          int64
 	// self is the ordo binary --compare runs the load generator with;
 	// default os.Executable().
 	self string
@@ -80,6 +81,17 @@ beyond what the system and autovacuum do. --analyze analyzes each database
 once its accounts are set up, before the load; --in-process runs the
 generator in this process, with --transport lean unless set, for profiling.
 
+--preloaded: the accounts already exist, loaded in bulk, each with exactly
+--opening and nothing else: bench-0 .. bench-(N-1) for --accounts N (--hot N
+with --dist hot), as docs/bench/growth-accounts.sql loads them into a freshly
+migrated database (docs/bench/growth.sh shows how). Set-up then sends
+nothing, and the audit reads only the accounts the run sent commands to,
+from --opening: "clean (N touched accounts of M)". Without it, set-up
+creates each account, deposits --opening and reads its balance, and the
+audit reads every account: four requests per account, too many for a
+million. --preloaded is refused with --compare, which starts each system on
+a fresh, empty database.
+
 The table shows decided commands per second over the run and in 5 s
 windows, so a slow start (a cold cache, a fresh database) shows.
 
@@ -109,7 +121,13 @@ round that drifted.`,
 			if f.inProcess && !cmd.Flags().Changed("transport") {
 				f.transport = bench.TransportLean
 			}
+			if f.opening < 1 {
+				return fmt.Errorf("--opening %d: want at least 1", f.opening)
+			}
 			if f.compare {
+				if f.preloaded {
+					return errors.New("--preloaded cannot be used with --compare: it starts each system on a fresh, empty database")
+				}
 				return runCompare(ctx, f)
 			}
 			if f.url == "" {
@@ -157,6 +175,8 @@ round that drifted.`,
 	fl.BoolVar(&f.inProcess, "in-process", false, "with --compare: run the load generator in this process (for profiling; implies --transport lean unless set)")
 	fl.BoolVar(&f.analyze, "analyze", false, "with --compare: ANALYZE each system's database after its accounts are set up")
 	fl.StringVar(&f.name, "name", "run", "the run's label in the table and the JSON")
+	fl.Int64Var(&f.opening, "opening", 1_000_000, "each account's opening balance: deposited at set-up, or with --preloaded as loaded")
+	fl.BoolVar(&f.preloaded, "preloaded", false, "the accounts exist already, each with exactly --opening (docs/bench/growth-accounts.sql): no set-up requests; the audit reads only the accounts the run touched (not with --compare)")
 	fl.StringVar(&f.accountPrefix, "account-prefix", "bench", "prefix of the account IDs")
 	fl.StringVar(&f.analyzeDB, "analyze-database", "", "ANALYZE this database after set-up (--compare --analyze passes it to its generator)")
 	_ = fl.MarkHidden("name")
@@ -168,7 +188,8 @@ round that drifted.`,
 func (f benchFlags) config(name, url string, dist bench.Distribution, prefix string) bench.Config {
 	return bench.Config{
 		Name: name, URL: url, Clients: f.clients, Rate: f.rate, Duration: f.duration, Timeout: f.timeout,
-		Workload:      bench.Workload{Accounts: f.accounts, Dist: dist, HotAccounts: f.hot, WithdrawPercent: f.withdrawPct, Prefix: prefix},
+		Workload:      bench.Workload{Accounts: f.accounts, Dist: dist, HotAccounts: f.hot, WithdrawPercent: f.withdrawPct, Opening: f.opening, Prefix: prefix},
+		Preloaded:     f.preloaded,
 		Progress:      os.Stderr,
 		RunID:         f.runID,
 		Transport:     f.transport,
@@ -328,6 +349,9 @@ func generatorArgs(f benchFlags, name string, sys *system, dist bench.Distributi
 	}
 	if f.rate > 0 {
 		args = append(args, "--rate", strconv.FormatFloat(f.rate, 'g', -1, 64))
+	}
+	if f.opening > 0 { // 0: the default
+		args = append(args, "--opening", strconv.FormatInt(f.opening, 10))
 	}
 	if f.runID != "" {
 		args = append(args, "--run-id", f.runID)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,9 +111,32 @@ func TestCompareRunsGeneratorProcess(t *testing.T) {
 	}
 }
 
+// TestBenchFlagsRefused: --preloaded cannot go with --compare (fresh, empty
+// databases), and an opening balance is at least 1; both are refused before
+// anything starts.
+func TestBenchFlagsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--compare", "--preloaded"}, "--preloaded cannot be used with --compare"},
+		{[]string{"--url", "http://127.0.0.1:9", "--opening", "0"}, "--opening 0: want at least 1"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := benchCmd()
+			cmd.SetArgs(tc.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestGeneratorArgs(t *testing.T) {
 	sys := &system{url: "http://127.0.0.1:9", db: "postgres://db/bench_ordo"}
-	base := benchFlags{clients: 64, duration: 20 * time.Second, timeout: 30 * time.Second, accounts: 10000, hot: 8, withdrawPct: 50, replayPct: 1, transport: "std"}
+	base := benchFlags{clients: 64, duration: 20 * time.Second, timeout: 30 * time.Second, accounts: 10000, hot: 8, withdrawPct: 50, replayPct: 1, opening: 1_000_000, transport: "std"}
 	withAll := base
 	withAll.rate, withAll.runID, withAll.analyze, withAll.transport = 2500, "r1", true, "lean"
 	for _, tc := range []struct {
@@ -123,7 +147,7 @@ func TestGeneratorArgs(t *testing.T) {
 		notWant []string
 	}{
 		{"defaults", base, bench.Uniform,
-			[]string{"bench --url http://127.0.0.1:9 --clients 64 --duration 20s --timeout 30s --dist uniform --accounts 10000 --hot 8 --withdraw-percent 50 --replay-percent 1 --transport std --name ordo --account-prefix acct --json /tmp/r.json"},
+			[]string{"bench --url http://127.0.0.1:9 --clients 64 --duration 20s --timeout 30s --dist uniform --accounts 10000 --hot 8 --withdraw-percent 50 --replay-percent 1 --transport std --name ordo --account-prefix acct --json /tmp/r.json --opening 1000000"},
 			[]string{"--rate", "--run-id", "--analyze"}},
 		{"open loop, run id, analyze, lean", withAll, bench.Hot,
 			[]string{"--dist hot", "--transport lean", "--rate 2500", "--run-id r1", "--analyze-database postgres://db/bench_ordo"}, nil},

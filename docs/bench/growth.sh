@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cost as the work grows: Ordo's throughput and latency against
 #   clients   (1, 10, 100; 10,000 accounts, an empty database),
-#   accounts  (1k, 100k; 64 clients),
+#   accounts  (1k, 100k, 1M; 64 clients),
 #   outcomes  (0 and 10M stored outcomes in `commands`; 64 clients).
 # Each case runs on a fresh `ordo dev` (embedded broker, one API, one
 # consumer) over a database of its own in one private Postgres, with the
@@ -17,6 +17,14 @@
 # (random, like the real ones), realistic outcome documents, and offsets
 # below the topic's so that the events publisher treats them as already
 # published.
+#
+# The accounts case loads its accounts with SQL too (growth-accounts.sql,
+# in chunks of 100,000, then VACUUM ANALYZE), all three sizes alike, each
+# account opened and given its opening deposit as the ledger would hold it,
+# and runs `ordo bench --preloaded`: no set-up through the API (a million
+# accounts would take four million requests), the audit reading only the
+# accounts the run touched. Every size so starts the same way: the accounts
+# on disk, none in the consumer's cache. The load time goes to stderr.
 set -euo pipefail
 OUT=${1:?usage: growth.sh OUT_DIR [duration] [cases...]}
 DUR=${2:-30s}
@@ -36,6 +44,7 @@ if [ "$(id -u)" = 0 ]; then chown postgres "$WORK"; fi
 as_pg "$PGBIN/initdb -D $WORK/pg -U ordo --auth trust >/dev/null"
 as_pg "$PGBIN/pg_ctl -D $WORK/pg -o '-p $PORT -k $WORK' -l $WORK/pg.log -w start >/dev/null"
 DEV=
+FAILED=
 cleanup() {
 	[ -n "$DEV" ] && kill -INT "$DEV" 2>/dev/null && wait "$DEV" 2>/dev/null || true
 	as_pg "$PGBIN/pg_ctl -D $WORK/pg -m fast stop >/dev/null" || true
@@ -49,18 +58,34 @@ newdb() {
 	DATABASE_URL="$PGURL/$1?sslmode=disable" "$ORDO" migrate >/dev/null 2>&1
 }
 
-# run NAME DB CLIENTS ACCOUNTS: one fresh `ordo dev` on DB, one bench run.
+# preload DB N: accounts bench-0..bench-(N-1), each with the bench's
+# opening balance, loaded in chunks of 100,000; then VACUUM ANALYZE, so
+# that no autovacuum of the load runs during the measurement.
+preload() {
+	local db=$1 n=$2 lo t0=$SECONDS
+	for ((lo = 0; lo < n; lo += 100000)); do
+		psql -q "$PGURL/$db" -v lo=$lo -v hi=$((lo + 100000 < n ? lo + 100000 - 1 : n - 1)) -f "$(dirname "$0")/growth-accounts.sql"
+	done
+	psql -q "$PGURL/$db" -c "VACUUM ANALYZE accounts, entries, external_entries, commands"
+	echo "$db: $n accounts loaded in $((SECONDS - t0)) s" >&2
+}
+
+# run NAME DB CLIENTS ACCOUNTS [BENCH FLAGS...]: one fresh `ordo dev` on
+# DB, one bench run.
 run() {
 	local name=$1 db=$2 clients=$3 accounts=$4
+	shift 4
 	mkdir -p "$WORK/$name"
 	"$ORDO" dev --database-url "$PGURL/$db?sslmode=disable" --data-dir "$WORK/$name" \
 		--http-addr 127.0.0.1:18090 --ops-addr 127.0.0.1:19490 >"$WORK/$name/dev.log" 2>&1 &
 	DEV=$!
 	for _ in $(seq 120); do curl -sf 127.0.0.1:19490/readyz >/dev/null && break; sleep 0.5; done
+	local rc=0
 	"$ORDO" bench --url http://127.0.0.1:18090 --clients "$clients" --accounts "$accounts" \
-		--duration "$DUR" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
+		--duration "$DUR" --json "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>&1 || rc=$?
 	kill -INT "$DEV"; wait "$DEV" || true; DEV=
-	echo "$name: $(grep -E 'decided/s' "$OUT/$name.txt" | awk '{print $2}') decided/s, p50 $(grep -E 'p50 ms' "$OUT/$name.txt" | awk '{print $3}') ms, p99 $(grep -E 'p99 ms' "$OUT/$name.txt" | awk '{print $3}') ms, $(grep audit "$OUT/$name.txt" | sed 's/^ *//')"
+	if [ "$rc" != 0 ]; then FAILED=1; echo "$name: ordo bench exited $rc: $(tail -1 "$OUT/$name.txt")" >&2; fi
+	echo "$name: $(grep -E '^ *decided/s' "$OUT/$name.txt" | awk '{print $2}') decided/s, p50 $(grep -E '^ *p50 ms' "$OUT/$name.txt" | awk '{print $3}') ms, p99 $(grep -E '^ *p99 ms' "$OUT/$name.txt" | awk '{print $3}') ms, $(grep -E '^ *audit ' "$OUT/$name.txt" | sed 's/^ *//')"
 }
 
 for c in $CASES; do
@@ -68,7 +93,9 @@ for c in $CASES; do
 	clients)
 		for n in 1 10 100; do newdb "clients$n"; run "clients-$n" "clients$n" "$n" 10000; done ;;
 	accounts)
-		for n in 1000 100000; do newdb "accounts$n"; run "accounts-$n" "accounts$n" 64 "$n"; done ;;
+		for n in 1000 100000 1000000; do
+			newdb "accounts$n"; preload "accounts$n" "$n"; run "accounts-$n" "accounts$n" 64 "$n" --preloaded
+		done ;;
 	outcomes)
 		newdb outcomes0; run outcomes-0 outcomes0 64 10000
 		newdb outcomes10m
@@ -94,3 +121,4 @@ done
 mapfile -t args < <(printf '%s\n' "${args[@]}" | sort -t/ -k1,1 -k2,2n)
 "$ORDO" bench plot --out "$OUT/growth.html" "${args[@]}"
 echo "plot: $OUT/growth.html"
+[ -z "$FAILED" ]

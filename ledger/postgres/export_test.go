@@ -1,6 +1,9 @@
 package postgres
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // SetBeforeWrite runs fn between a batch's reads and its writes, so tests
 // can change state under a batch in flight.
@@ -48,4 +51,31 @@ func (s *Store) GenericPlans(ctx context.Context) (map[string]int64, error) {
 		plans[stmt] = n
 	}
 	return plans, rows.Err()
+}
+
+// ExplainAccountUpdate is the plan of the batched account update for the
+// accounts ids, planned on one of the pool's sessions with its settings.
+func (s *Store) ExplainAccountUpdate(ctx context.Context, ids []string) (string, error) {
+	n := len(ids)
+	ints, texts := make([]int64, n), make([]string, n)
+	rows, err := s.pool.Query(ctx, `EXPLAIN (COSTS OFF) `+updateAccountsSQL, ids, ints, ints, ints, ints, ints, texts, ints, n)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", err
+		}
+		plan = append(plan, line)
+	}
+	return strings.Join(plan, "\n"), rows.Err()
+}
+
+// Exec runs sql on one of the pool's sessions.
+func (s *Store) Exec(ctx context.Context, sql string) error {
+	_, err := s.pool.Exec(ctx, sql)
+	return err
 }

@@ -155,13 +155,7 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 			newID, newCur, newBal, newHeld, newOD, newVer, newStatus, newFlight)
 	}
 	if len(updID) > 0 {
-		b.Queue(`WITH u AS (
-			UPDATE accounts a SET balance = t.balance, held = t.held, overdraft_limit = t.overdraft, status = t.status,
-			       in_flight = t.in_flight, version = t.version, updated_at = now()
-			FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::int8[])
-			     AS t(id, balance, held, version, prev, overdraft, status, in_flight)
-			WHERE a.id = t.id AND a.version = t.prev RETURNING 1)
-			SELECT ordo_assert((SELECT count(*) FROM u) = $9, 'account version guard: an account changed under its partition owner')`,
+		b.Queue(updateAccountsSQL,
 			updID, updBal, updHeld, updVer, updPrev, updOD, updStatus, updFlight, len(updID))
 	}
 	if len(w.entAccount) > 0 {
@@ -207,3 +201,15 @@ func (w *batchWriter) flush(ctx context.Context, conn *pgxpool.Conn, bs *batchSt
 	}
 	return nil
 }
+
+// updateAccountsSQL writes a batch's changed accounts in one statement,
+// guarded by each account's previous version: $1 IDs, $2 balances, $3 held,
+// $4 new versions, $5 previous versions, $6 overdraft limits, $7 statuses,
+// $8 in_flight, $9 the number of accounts.
+const updateAccountsSQL = `WITH u AS (
+	UPDATE accounts a SET balance = t.balance, held = t.held, overdraft_limit = t.overdraft, status = t.status,
+	       in_flight = t.in_flight, version = t.version, updated_at = now()
+	FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::int8[])
+	     AS t(id, balance, held, version, prev, overdraft, status, in_flight)
+	WHERE a.id = t.id AND a.version = t.prev RETURNING 1)
+	SELECT ordo_assert((SELECT count(*) FROM u) = $9, 'account version guard: an account changed under its partition owner')`

@@ -248,7 +248,7 @@ func (ep *eventPublisher) open(ctx context.Context) (*kgo.Client, error) {
 		kgo.DefaultProduceTopic(s.topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
-		kgo.WithLogger(kslog.New(s.log)),
+		kgo.WithLogger(kslog.New(chattyClientLogger(s.log))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("events producer: %w", err)

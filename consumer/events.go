@@ -67,6 +67,12 @@ const (
 	// eventsRecheck is how often an idle publisher looks whether its
 	// worker was halted.
 	eventsRecheck = 200 * time.Millisecond
+	// eventsLinger is how long a publisher that has a batch to publish waits
+	// for more before it starts the transaction: every Kafka transaction
+	// costs three round trips to the brokers whatever it holds, and under
+	// load a partition's batches commit every few milliseconds. Events are
+	// asynchronous; this is the latency they give up.
+	eventsLinger = 20 * time.Millisecond
 	// eventsTxnTimeout is the events transactions' timeout: a transaction
 	// a crashed owner left open is aborted by the broker after it.
 	eventsTxnTimeout = 30 * time.Second
@@ -212,15 +218,25 @@ func (ep *eventPublisher) session(ctx context.Context) error {
 				return err
 			}
 		}
-		// Take what else is queued into the same transaction.
+		// Take what else is queued, or arrives within eventsLinger, into
+		// the same transaction.
+		linger := time.NewTimer(eventsLinger)
 	more:
 		for len(batch) < eventsPerResync {
 			select {
 			case b := <-ep.in:
 				batch = append(batch, b...)
-			default:
+			case <-linger.C:
 				break more
+			case <-ctx.Done():
+				linger.Stop()
+				return nil
 			}
+		}
+		linger.Stop()
+		if ep.halted() {
+			// The next owner publishes these from Postgres.
+			return nil
 		}
 		after := ep.published.Load()
 		fresh := batch[:0]

@@ -6,7 +6,7 @@ import (
 )
 
 // jsonSerializer writes response bodies with goccy/go-json, a drop-in for
-// encoding/json without its per-call reflection cost (see BENCHMARKS.md;
+// encoding/json without its per-call reflection cost (see docs/bench/history.md;
 // BenchmarkSerializer: several times faster than go-json-experiment/json
 // here). Responses are Ordo's output; request bodies are parsed by
 // decodeBody under the strict rules, never by echo's Bind, so Deserialize

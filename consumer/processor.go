@@ -63,7 +63,7 @@ type Config struct {
 	// Appliers: how many transactions may be in flight at once. Each
 	// partition is applied by one applier (partition modulo Appliers), which
 	// commits everything queued for its partitions in one transaction.
-	// Default 1: on the 2-core machine in BENCHMARKS.md one applier, with
+	// Default 1: on the 2-core machine in docs/bench/history.md one applier, with
 	// the biggest transactions, beat two and four.
 	Appliers int
 	// BatchTimeout: how long one batch transaction may take before it is

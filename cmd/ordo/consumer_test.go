@@ -379,7 +379,7 @@ func partitionLine(t *testing.T, out string, partition int) []string {
 
 // TestFailoverWithDefaultSettings: with the default session timeout and
 // heartbeat, a SIGKILLed consumer's partition is applied by the survivor
-// within a generous bound; the measured figure is logged (BENCHMARKS.md).
+// within a generous bound; the measured figure is logged (docs/bench/history.md, "Failover after a crash").
 func TestFailoverWithDefaultSettings(t *testing.T) {
 	e := newEnv(t, 2)
 	d := defaultOptions()

@@ -10,7 +10,7 @@
 # SYSTEM=rowlock (or optimistic) measures a baseline instead of Ordo; the
 # process then holds the baseline's HTTP server and its Postgres pool.
 # IN_PROCESS=1 runs the load generator in that process too (--in-process),
-# as the numbers in BENCHMARKS.md from before it ran apart were measured.
+# as the numbers in docs/bench/history.md from before it ran apart were measured.
 #
 # It samples /proc over the middle 10 s of a 20 s open-loop run.
 set -euo pipefail

@@ -84,10 +84,10 @@ func (o Options) runtimeParams() map[string]string {
 // after a restore or a bulk load, the statistics describe tables far smaller
 // than they are, so the generic plan it keeps is a sequential scan (of
 // accounts for the batched update, of commands for the outcome lookup), and
-// it stays until autovacuum happens to analyze the table: a third of the
-// throughput, and falling as the table grows (BENCHMARKS.md, "No cold
-// start"). A custom plan sees the real arrays and the tables' real sizes in
-// pages, so it takes the primary-key index from the first statement. It
+// it stays until autovacuum happens to analyze the table, costing more with
+// every row the table gains (BENCHMARKS.md, "No cold start"). A custom plan sees the real arrays and the tables' real sizes in
+// pages, so it takes the primary-key index once a table is large enough to
+// make that worth it (with the random_page_cost below). It
 // costs a planning per execution, paid once per batch statement.
 //
 // Sessions also take random_page_cost=1.1 unless the URL sets it, the usual

@@ -25,13 +25,11 @@ type GrowthSeries struct {
 // second (bars, right scale) and p50 and p99 latency (lines, left scale),
 // with a table of the numbers under each chart.
 func WriteGrowthPlot(w io.Writer, title string, series ...GrowthSeries) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<!doctype html><meta charset=utf-8><title>%s</title>\n<style>body{font:14px sans-serif;margin:2em}svg{background:#fff;border:1px solid #ccc;margin:1em 0}td,th{padding:2px 10px;text-align:right}</style>\n<h1>%s</h1>\n", html.EscapeString(title), html.EscapeString(title))
-	for _, s := range series {
-		b.WriteString(growthChart(s))
+	charts := make([]string, len(series))
+	for i, s := range series {
+		charts[i] = growthChart(s)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writePage(w, title, charts)
 }
 
 func growthChart(s GrowthSeries) string {

@@ -10,10 +10,20 @@ import (
 // WritePlot writes a self-contained HTML page with an SVG chart per run:
 // p50 and p99 latency (left axis) and requests per second (bars) over time.
 func WritePlot(w io.Writer, title string, results ...*Result) error {
+	charts := make([]string, len(results))
+	for i, r := range results {
+		charts[i] = chart(r)
+	}
+	return writePage(w, title, charts)
+}
+
+// writePage writes a self-contained HTML page with title and the charts
+// (SVG and tables) one under the other.
+func writePage(w io.Writer, title string, charts []string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "<!doctype html><meta charset=utf-8><title>%s</title>\n<style>body{font:14px sans-serif;margin:2em}svg{background:#fff;border:1px solid #ccc;margin:1em 0}</style>\n<h1>%s</h1>\n", html.EscapeString(title), html.EscapeString(title))
-	for _, r := range results {
-		b.WriteString(chart(r))
+	fmt.Fprintf(&b, "<!doctype html><meta charset=utf-8><title>%s</title>\n<style>body{font:14px sans-serif;margin:2em}svg{background:#fff;border:1px solid #ccc;margin:1em 0}td,th{padding:2px 10px;text-align:right}</style>\n<h1>%s</h1>\n", html.EscapeString(title), html.EscapeString(title))
+	for _, c := range charts {
+		b.WriteString(c)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

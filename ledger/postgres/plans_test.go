@@ -27,14 +27,7 @@ func TestSessionsPlanEveryExecution(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			url := pg.NewDatabase(t)
-			if tt.query != "" {
-				sep := "?"
-				if strings.Contains(url, "?") {
-					sep = "&"
-				}
-				url += sep + tt.query
-			}
+			url := withQuery(pg.NewDatabase(t), tt.query)
 			// One connection, so that every statement is prepared on the
 			// session the check reads; no cache, so that every batch
 			// reads its accounts and prior outcomes from the tables.
@@ -97,15 +90,7 @@ func TestBatchUpdateUsesTheIndex(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u := url
-			if tt.query != "" {
-				sep := "?"
-				if strings.Contains(u, "?") {
-					sep = "&"
-				}
-				u += sep + tt.query
-			}
-			s := openStore(t, u, postgres.Options{MaxConns: 1})
+			s := openStore(t, withQuery(url, tt.query), postgres.Options{MaxConns: 1})
 			plan, err := s.ExplainAccountUpdate(ctx, ids)
 			if err != nil {
 				t.Fatal(err)
@@ -114,5 +99,17 @@ func TestBatchUpdateUsesTheIndex(t *testing.T) {
 				t.Errorf("scans accounts: %v, want %v; plan:\n%s", got, tt.wantScan, plan)
 			}
 		})
+	}
+}
+
+// withQuery adds the query parameters q (a=b&c=d, or "") to a database URL.
+func withQuery(url, q string) string {
+	switch {
+	case q == "":
+		return url
+	case strings.Contains(url, "?"):
+		return url + "&" + q
+	default:
+		return url + "?" + q
 	}
 }

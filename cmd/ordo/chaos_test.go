@@ -118,7 +118,13 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: postgres unpaused")
 	c.settle(cl, "postgres pause", t0, 5*time.Second)
 
-	// 4. Cut a consumer off the network past its session timeout.
+	// 4. Cut a consumer off the network past its session timeout, once
+	// every consumer holds partitions again: a consumer that holds none
+	// tests no fencing. After the broker's restart, kfake may leave a
+	// consumer's JoinGroup unanswered until franz-go gives up on it (its
+	// rebalance timeout, 60 s) and joins again; the others carry the load
+	// meanwhile.
+	c.waitBalanced()
 	t0 = time.Now()
 	c.partitionConsumer(c.consumers[2], "consumer-3")
 	c.settle(cl, "network cut", t0, 5*time.Second)
@@ -463,6 +469,20 @@ func (c *chaosCluster) partitions() map[int32]partitionState {
 		out[p] = s
 	}
 	return out
+}
+
+// waitBalanced waits until each consumer holds a claim on some partition.
+func (c *chaosCluster) waitBalanced() {
+	c.t.Helper()
+	start := time.Now()
+	waitFor(c.t, chaosRecovery, func() bool {
+		members := map[string]bool{}
+		for _, s := range c.partitions() {
+			members[s.member] = true
+		}
+		return len(members) == len(c.consumers)
+	})
+	c.t.Logf("chaos: every consumer holds partitions (waited %v)", time.Since(start).Round(10*time.Millisecond))
 }
 
 func (c *chaosCluster) waitClaimed(n int) {

@@ -12,32 +12,10 @@ import (
 
 	"github.com/pb33f/jsonschema/v6"
 
+	"github.com/ordo-dev/ordo/internal/testinfra"
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/wire"
 )
-
-// eventSchema compiles docs/events.schema.json, with formats asserted.
-func eventSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	raw, err := os.ReadFile("../docs/events.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("events.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("events.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func sampleEvents() map[string]ledger.Decided {
 	at := time.Date(2026, 11, 30, 4, 0, 0, 123456000, time.UTC)
@@ -64,7 +42,7 @@ func sampleEvents() map[string]ledger.Decided {
 }
 
 func TestEventEncoding(t *testing.T) {
-	schema := eventSchema(t)
+	schema := testinfra.JSONSchema(t, "../docs/events.schema.json")
 	for name, d := range sampleEvents() {
 		t.Run(name, func(t *testing.T) {
 			e := wire.NewEvent("ordo.commands", d)
@@ -106,7 +84,7 @@ func TestEventEncoding(t *testing.T) {
 // TestEventSchemaRefuses shows the schema is not vacuous: each broken event
 // fails it.
 func TestEventSchemaRefuses(t *testing.T) {
-	schema := eventSchema(t)
+	schema := testinfra.JSONSchema(t, "../docs/events.schema.json")
 	good, err := wire.EncodeEvent(wire.NewEvent("ordo.commands", sampleEvents()["applied deposit"]))
 	if err != nil {
 		t.Fatal(err)

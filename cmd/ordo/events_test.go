@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-dev/ordo/internal/testinfra"
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/topics"
 	"github.com/ordo-dev/ordo/wire"
@@ -121,7 +121,7 @@ func TestEventsRebuildLedger(t *testing.T) {
 	}
 
 	events := readAllEvents(t, e, len(stored), 2*time.Minute)
-	schema := compileEventSchema(t)
+	schema := testinfra.JSONSchema(t, "../../docs/events.schema.json")
 	seen := map[string]int{}
 	type last struct{ version, balance int64 }
 	rebuilt := map[string]last{}
@@ -251,28 +251,6 @@ func eventHeader(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
-}
-
-func compileEventSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	raw, err := os.ReadFile("../../docs/events.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("events.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("events.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // TestEventsTopicPartitionMismatch: a role refuses to start when the events

@@ -47,16 +47,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				recs := make([]ledger.Record, perBatch)
-				for j := range recs {
-					acc := fmt.Sprintf("acct-%d", (i*perBatch+j*37)%accounts)
-					id := fmt.Sprintf("b%d-%d", i, j)
-					if j%2 == 0 {
-						recs[j] = next(rec(0, id, deposit(acc, 7)))
-					} else {
-						recs[j] = next(rec(0, id, withdraw(acc, 5)))
-					}
-				}
+				recs := benchBatch(i, perBatch, accounts, next)
 				if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: c, Records: recs}}); err != nil {
 					b.Fatal(err)
 				}
@@ -68,4 +59,21 @@ func BenchmarkApplyBatch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchBatch is batch i of the apply benchmarks: perBatch records at the
+// next offsets, alternating deposits of 7 and withdrawals of 5, spread over
+// the accounts acct-0 .. acct-(accounts-1).
+func benchBatch(i, perBatch, accounts int, next func(ledger.Record) ledger.Record) []ledger.Record {
+	recs := make([]ledger.Record, perBatch)
+	for j := range recs {
+		acc := fmt.Sprintf("acct-%d", (i*perBatch+j*37)%accounts)
+		id := fmt.Sprintf("b%d-%d", i, j)
+		if j%2 == 0 {
+			recs[j] = next(rec(0, id, deposit(acc, 7)))
+		} else {
+			recs[j] = next(rec(0, id, withdraw(acc, 5)))
+		}
+	}
+	return recs
 }

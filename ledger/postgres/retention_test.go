@@ -182,16 +182,7 @@ func BenchmarkApplyWhilePruning(b *testing.B) {
 			}()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				recs := make([]ledger.Record, perBatch)
-				for j := range recs {
-					acc := fmt.Sprintf("acct-%d", (i*perBatch+j*37)%accounts)
-					id := fmt.Sprintf("b%d-%d", i, j)
-					if j%2 == 0 {
-						recs[j] = next(rec(0, id, deposit(acc, 7)))
-					} else {
-						recs[j] = next(rec(0, id, withdraw(acc, 5)))
-					}
-				}
+				recs := benchBatch(i, perBatch, accounts, next)
 				if _, err := s.ApplyBatches(ctx, []ledger.PartitionBatch{{Claim: c, Records: recs}}); err != nil {
 					b.Fatal(err)
 				}

@@ -188,6 +188,11 @@ func createTopic(ctx context.Context, adm *kadm.Client, s Spec) (int32, error) {
 	case err == nil:
 		return s.Partitions, nil
 	case errors.Is(err, kerr.TopicAlreadyExists):
+		// Another process created it a moment ago: the brokers may not
+		// list it yet.
+		if werr := waitListed(ctx, adm, []string{s.Name}); werr != nil {
+			return 0, fmt.Errorf("describe topic %s: %w", s.Name, werr)
+		}
 		details, derr := adm.ListTopics(ctx, s.Name)
 		if derr == nil {
 			derr = details.Error()

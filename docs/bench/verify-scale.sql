@@ -6,10 +6,24 @@
 --
 -- Every account is opened (version 1) and then alternates deposits of
 -- 100*k and withdrawals of 40*k (k = 1 + i % 7), so balances stay positive.
--- Commands are stored as the consumer stores them: kind, status, the
--- fingerprint ledger.Command.Fingerprint computes (SHA-256 over length-
--- prefixed fields and big-endian integers), and the outcome JSON; so the
--- set-based checks and the replay both pass on it.
+-- The rows are the ones the consumer writes for these commands (sent with
+-- no counterparty, reference or metadata), column for column but for the
+-- timestamps and the commands' log positions
+-- (ledger/postgres/verifyscale_test.go compares them):
+-- * accounts: the state after the last command;
+-- * entries: counterparty '' for the opening (it moves no money) and
+--   'external' (ledger.DefaultCounterparty) for the deposits and
+--   withdrawals, the account's state after each entry, no reference or
+--   metadata;
+-- * external_entries: the external side of every deposit and withdrawal
+--   (ledger.Entry.HasExternalSide): same account, version and command, the
+--   opposite amount, the counterparty and the account's currency;
+-- * commands: kind, status, the fingerprint ledger.Command.Fingerprint
+--   computes (SHA-256 over length-prefixed fields and big-endian integers)
+--   and the outcome JSON as wire.EncodeOutcome writes it. Their topic
+--   'ordo.commands' is the default, but partition (i % 12) and offset are
+--   a made-up layout, unique per command: no partitioner placed them.
+-- So every set-based check and the replay pass on it.
 
 \set ON_ERROR_STOP on
 \timing on
@@ -45,19 +59,26 @@ SELECT account_id, version, command_id, kind, amount, balance_after,
        CASE WHEN kind = 'open_account' THEN '' ELSE 'external' END, 'active', 0, 0, 0
 FROM scale_gen;
 
+INSERT INTO external_entries (account_id, version, counterparty, currency, amount, command_id)
+SELECT account_id, version, 'external', 'USD', -amount, command_id
+FROM scale_gen WHERE amount <> 0;
+
 INSERT INTO commands (command_id, account_id, kind, fingerprint, status, code, outcome, topic, partition, "offset")
 SELECT command_id, account_id, kind,
        sha256(pg_temp.fp_field(kind) || pg_temp.fp_field(account_id) || pg_temp.fp_num(abs(amount))
               || pg_temp.fp_field(CASE WHEN kind = 'open_account' THEN 'USD' ELSE '' END) || pg_temp.fp_num(0)),
        'applied', '',
-       json_build_object('command_id', command_id, 'kind', kind, 'account_id', account_id, 'status', 'applied',
-                         'account', json_build_object('id', account_id, 'currency', 'USD', 'status', 'active',
-                                                      'balance', balance_after, 'available', balance_after, 'held', 0,
-                                                      'overdraft_limit', 0, 'in_flight', 0, 'version', version)),
+       -- wire.EncodeOutcome's bytes (no spaces; the IDs need no escaping),
+       -- which the json column keeps as they are
+       format('{"command_id":"%s","kind":"%s","account_id":"%s","status":"applied",'
+              '"account":{"id":"%s","currency":"USD","status":"active","balance":%s,"available":%s,'
+              '"held":0,"overdraft_limit":0,"in_flight":0,"version":%s}}',
+              command_id, kind, account_id, account_id, balance_after, balance_after, version)::json,
        'ordo.commands', i % 12, (i / 12) * :per + version
 FROM scale_gen;
 
 DROP TABLE scale_gen;
-VACUUM ANALYZE accounts, entries, commands;
+VACUUM ANALYZE accounts, entries, external_entries, commands;
 SELECT (SELECT count(*) FROM accounts) AS accounts, (SELECT count(*) FROM entries) AS entries,
+       (SELECT count(*) FROM external_entries) AS external_entries,
        pg_size_pretty(pg_database_size(current_database())) AS size;

@@ -236,7 +236,8 @@ var checks = []check{
 		description: "every entry with an external counterparty that moves money has one external entry of the opposite amount, currency and counterparty; none without it",
 		query: `
 			SELECT format('entry %s v%s', en.account_id, en.version),
-			       coalesce(format('external entry %s %s %s of %s', x.counterparty, x.amount, x.currency, x.command_id), 'no external entry'),
+			       CASE WHEN x.account_id IS NULL THEN 'no external entry'
+			            ELSE format('external entry %s %s %s of %s', x.counterparty, x.amount, x.currency, x.command_id) END,
 			       format('external entry %s %s %s of %s', en.counterparty, -en.amount, a.currency, en.command_id)
 			FROM entries en
 			JOIN accounts a ON a.id = en.account_id

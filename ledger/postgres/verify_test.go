@@ -225,6 +225,32 @@ func TestVerifyFindsCorruption(t *testing.T) {
 	}
 }
 
+// TestVerifyNamesMissingExternalEntry: an entry whose external side is
+// gone is reported as having none (format() prints NULLs as empty strings,
+// so the message must not be built from the missing row).
+func TestVerifyNamesMissingExternalEntry(t *testing.T) {
+	s, url := verifyLedger(t)
+	conn := pgConn(t, url)
+	if _, err := conn.Exec(context.Background(), `DELETE FROM external_entries WHERE account_id = 'alice' AND version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range verify(t, s) {
+		if r.Name != "external_mirror" {
+			continue
+		}
+		for _, v := range r.Violations {
+			if v.Subject == "entry alice v2" {
+				if v.Got != "no external entry" {
+					t.Fatalf("got %q, want %q", v.Got, "no external entry")
+				}
+				return
+			}
+		}
+		t.Fatalf("external_mirror does not name entry alice v2: %+v", r)
+	}
+	t.Fatal("no external_mirror check")
+}
+
 // TestVerifyBounded: a check lists at most VerifyLimit violations, in
 // subject order, and counts them all.
 func TestVerifyBounded(t *testing.T) {

@@ -446,6 +446,16 @@ func TestStdTransportReusesConnections(t *testing.T) {
 // against svc, whose accounts the caller preloaded.
 func runPreloaded(t *testing.T, svc http.Handler, accounts int, opening int64, cfg Config) *Result {
 	t.Helper()
+	res, err := tryPreloaded(t, svc, accounts, opening, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// tryPreloaded is runPreloaded returning Run's error.
+func tryPreloaded(t *testing.T, svc http.Handler, accounts int, opening int64, cfg Config) (*Result, error) {
+	t.Helper()
 	ts := httptest.NewServer(svc)
 	t.Cleanup(ts.Close)
 	cfg.URL, cfg.Preloaded = ts.URL, true
@@ -453,16 +463,23 @@ func runPreloaded(t *testing.T, svc http.Handler, accounts int, opening int64, c
 		cfg.Duration = 300 * time.Millisecond
 	}
 	cfg.Workload.Accounts, cfg.Workload.Opening, cfg.Workload.WithdrawPercent = accounts, opening, 50
-	res, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return Run(context.Background(), cfg)
 }
 
-// TestPreloaded: with the accounts already loaded, set-up sends nothing and
-// the audit reads exactly the accounts the run sent commands to, once each,
-// starting from the opening balance.
+// checkedReads is how many GETs of account id the check before a
+// preloaded run of accounts accounts sends: one of the first, one of the
+// last.
+func checkedReads(id string, accounts int) int {
+	if id == "bench-0" || id == fmt.Sprintf("bench-%d", accounts-1) {
+		return 1
+	}
+	return 0
+}
+
+// TestPreloaded: with the accounts already loaded, set-up sends nothing but
+// a read of the first and the last account, and the audit reads exactly the
+// accounts the run sent commands to, once each, starting from the opening
+// balance.
 func TestPreloaded(t *testing.T) {
 	svc := newMem()
 	svc.preload("bench", 100_000, 5_000)
@@ -472,13 +489,23 @@ func TestPreloaded(t *testing.T) {
 	if svc.setupRequests != 0 {
 		t.Errorf("got %d set-up requests, want none", svc.setupRequests)
 	}
+	audited := 0
 	for id, n := range svc.gets {
-		if !svc.commanded[id] || n != 1 {
+		n -= checkedReads(id, 100_000)
+		want := 0
+		if svc.commanded[id] {
+			want = 1
+		}
+		if n != want {
 			t.Errorf("audit read %s %d times; commanded %v: want once, only accounts the run commanded", id, n, svc.commanded[id])
 		}
+		audited += n
 	}
-	if len(svc.gets) != len(svc.commanded) || len(svc.commanded) == 0 || len(svc.commanded) >= 100_000 {
-		t.Fatalf("audit read %d accounts, the run commanded %d of 100000: want the same, some, not all", len(svc.gets), len(svc.commanded))
+	if svc.gets["bench-0"] == 0 || svc.gets["bench-99999"] == 0 {
+		t.Errorf("got %d and %d reads of bench-0 and bench-99999, want each checked", svc.gets["bench-0"], svc.gets["bench-99999"])
+	}
+	if audited != len(svc.commanded) || len(svc.commanded) == 0 || len(svc.commanded) >= 100_000 {
+		t.Fatalf("audit read %d accounts, the run commanded %d of 100000: want the same, some, not all", audited, len(svc.commanded))
 	}
 	if !res.Audit.OK || !res.Preloaded || res.Audit.Accounts != len(svc.commanded) || res.Audit.InPlay != 100_000 {
 		t.Fatalf("got audit %+v, preloaded %v; want clean, %d accounts of 100000", res.Audit, res.Preloaded, len(svc.commanded))
@@ -493,11 +520,12 @@ func TestPreloaded(t *testing.T) {
 // TestPreloadedAuditCatches: the touched accounts' start is the opening
 // balance, so a service that applies retries again, accounts loaded with
 // another balance than the run's opening, or accounts not loaded at all
-// fail the audit.
+// fail the audit, even when the first and the last account, which the
+// check before the run reads, are as loaded.
 func TestPreloadedAuditCatches(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		loaded int64 // each account's balance as loaded (0: not loaded)
+		loaded int64 // each account's balance as loaded but the first's and the last's (0: not loaded)
 		svc    func(*memService)
 		want   string // in the audit's examples
 	}{
@@ -516,16 +544,93 @@ func TestPreloadedAuditCatches(t *testing.T) {
 				// exist (404); the fake would create it, so here the
 				// audit's GETs find no account, as they would in Ordo.
 				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.Method == http.MethodGet {
+					if r.Method == http.MethodGet && checkedReads(strings.TrimPrefix(r.URL.Path, "/v1/accounts/"), 1000) == 0 {
 						http.NotFound(w, r)
 						return
 					}
 					svc.ServeHTTP(w, r)
 				})
 			}
+			svc.mu.Lock()
+			svc.balances["bench-0"], svc.balances["bench-999"] = 5_000, 5_000
+			svc.mu.Unlock()
 			res := runPreloaded(t, h, 1000, 5_000, Config{Clients: 2})
 			if res.Audit.OK || res.Audit.Mismatches == 0 || !strings.Contains(strings.Join(res.Audit.Examples, "\n"), tc.want) {
 				t.Fatalf("got audit %+v, want it failed with %q", res.Audit, tc.want)
+			}
+		})
+	}
+}
+
+// TestPreloadedCheck: before a preloaded run sends any command, it reads
+// the first and the last account in play; if either is missing or has
+// another balance than the opening, or the read fails, Run returns an
+// error at once, naming the account and what was found.
+func TestPreloadedCheck(t *testing.T) {
+	serverError := func(svc *memService) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprint(w, `{"code":"internal"}`)
+				return
+			}
+			svc.ServeHTTP(w, r)
+		})
+	}
+	for _, tc := range []struct {
+		name    string
+		load    func(*memService)
+		handler func(*memService) http.Handler // nil: the fake itself
+		dist    Distribution
+		ok      bool
+		preload bool     // the error is errNotPreloaded
+		want    []string // in the error
+	}{
+		{"none loaded", func(*memService) {}, nil, Uniform, false, true,
+			[]string{"account bench-0: status 404", "bench-0..bench-999", "5000", "docs/bench/growth-accounts.sql", "docs/bench/growth.sh"}},
+		{"last with another balance", func(m *memService) { m.preload("bench", 1000, 5_000); m.balances["bench-999"] = 4_000 }, nil, Uniform, false, true,
+			[]string{"account bench-999: balance 4000", "5000", "docs/bench/growth-accounts.sql"}},
+		{"loaded with another opening", func(m *memService) { m.preload("bench", 1000, 4_000) }, nil, Uniform, false, true,
+			[]string{"account bench-0: balance 4000", "5000"}},
+		{"read fails", func(m *memService) { m.preload("bench", 1000, 5_000) }, serverError, Uniform, false, false,
+			[]string{"GET account bench-0: status 500 internal"}},
+		{"hot: the last hot account", func(m *memService) { m.preload("bench", 3, 5_000) }, nil, Hot, true, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := newMem()
+			tc.load(svc)
+			h := http.Handler(svc)
+			if tc.handler != nil {
+				h = tc.handler(svc)
+			}
+			cfg := Config{Clients: 2, Duration: 3 * time.Second, Workload: Workload{Dist: tc.dist, HotAccounts: 3}}
+			if tc.ok {
+				cfg.Duration = 300 * time.Millisecond
+			}
+			began := time.Now()
+			res, err := tryPreloaded(t, h, 1000, 5_000, cfg)
+			elapsed := time.Since(began)
+			svc.mu.Lock()
+			defer svc.mu.Unlock()
+			if tc.ok {
+				if err != nil || !res.Audit.OK {
+					t.Fatalf("got %v, want a clean run", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got a run (audit %+v) after %v, want an error before the load", res.Audit, elapsed)
+			}
+			if errors.Is(err, errNotPreloaded) != tc.preload {
+				t.Errorf("got %v: errors.Is(err, errNotPreloaded) = %v, want %v", err, !tc.preload, tc.preload)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to hold %q", err, w)
+				}
+			}
+			if len(svc.commanded) != 0 || svc.setupRequests != 0 || elapsed >= cfg.Duration {
+				t.Errorf("got %d accounts commanded, %d set-up requests, error after %v: want none, none, before the %v load", len(svc.commanded), svc.setupRequests, elapsed, cfg.Duration)
 			}
 		})
 	}
@@ -554,7 +659,17 @@ func TestAuditRetriesUnavailable(t *testing.T) {
 		svc.ServeHTTP(w, r)
 	})
 	res := runPreloaded(t, h, 1000, 5_000, Config{Clients: 2})
-	if !res.Audit.OK || res.Audit.Accounts == 0 || len(refused) != res.Audit.Accounts {
-		t.Fatalf("got audit %+v after %d reads refused once, want clean, each account read again", res.Audit, len(refused))
+	// Read: the accounts the run touched, and the first and the last
+	// (the check before the run).
+	read := res.Audit.Accounts
+	svc.mu.Lock()
+	for _, id := range []string{"bench-0", "bench-999"} {
+		if !svc.commanded[id] {
+			read++
+		}
+	}
+	svc.mu.Unlock()
+	if !res.Audit.OK || res.Audit.Accounts == 0 || len(refused) != read {
+		t.Fatalf("got audit %+v after %d reads refused once, want clean, each of %d accounts read again", res.Audit, len(refused), read)
 	}
 }

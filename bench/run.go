@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,10 +54,12 @@ type Config struct {
 	AfterSetup func(context.Context) error
 	// Preloaded says the workload's accounts already exist, each with
 	// exactly Workload.Opening and nothing else (loaded in bulk, e.g. by
-	// docs/bench/growth-accounts.sql): set-up sends no request, and the
-	// audit reads only the accounts the run touched, their balance before
-	// the run being Workload.Opening. For a million accounts, setting up
-	// and auditing through the API would take millions of requests.
+	// docs/bench/growth-accounts.sql): set-up only reads the first and the
+	// last account in play, and Run returns an error before any command if
+	// either is missing or has another balance; the audit reads only the
+	// accounts the run touched, their balance before the run being
+	// Workload.Opening. For a million accounts, setting up and auditing
+	// through the API would take millions of requests.
 	Preloaded bool
 }
 
@@ -102,16 +105,20 @@ func (c *Config) setDefaults() error {
 	return c.Workload.setDefaults()
 }
 
-// Run sets the workload's accounts up (unless Config.Preloaded), runs the
-// load, resolves the requests whose outcome was unknown and audits the
-// balances.
+// Run sets the workload's accounts up (with Config.Preloaded, checks them),
+// runs the load, resolves the requests whose outcome was unknown and audits
+// the balances.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	cl := newClient(cfg)
 	var start []int64 // nil: preloaded, every account at Workload.Opening
-	if !cfg.Preloaded {
+	if cfg.Preloaded {
+		if err := checkPreloaded(ctx, cl, &cfg.Workload); err != nil {
+			return nil, fmt.Errorf("bench preloaded check against %s: %w", cfg.URL, err)
+		}
+	} else {
 		var err error
 		if start, err = setup(ctx, cl, &cfg.Workload); err != nil {
 			return nil, fmt.Errorf("bench setup against %s: %w", cfg.URL, err)
@@ -216,9 +223,19 @@ func (c *client) do(req *http.Request) (answer, error) {
 	return a, nil
 }
 
+// statusError is an answer with a status the request did not expect.
+type statusError struct {
+	status int
+	code   string // the problem's code, if any
+}
+
+func (e *statusError) Error() string {
+	return strings.TrimSpace(fmt.Sprintf("status %d %s", e.status, e.code))
+}
+
 // balance reads an account's balance. A 503 (Ordo's answer to a read the
 // database did not serve in time) or a transport error is retried, as a
-// client would, for up to a minute; any other status is an error.
+// client would, for up to a minute; any other status is a *statusError.
 func (c *client) balance(ctx context.Context, id string) (int64, error) {
 	deadline := time.Now().Add(time.Minute)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
@@ -231,7 +248,7 @@ func (c *client) balance(ctx context.Context, id string) (int64, error) {
 		case err == nil && a.status == http.StatusOK:
 			return a.balance, nil
 		case err == nil && a.status != http.StatusServiceUnavailable:
-			return 0, fmt.Errorf("GET account %s: status %d", id, a.status)
+			return 0, fmt.Errorf("GET account %s: %w", id, &statusError{a.status, a.code})
 		case time.Now().After(deadline) || ctx.Err() != nil:
 			if err != nil {
 				return 0, fmt.Errorf("GET account %s: %w", id, err)
@@ -284,6 +301,38 @@ func setup(ctx context.Context, cl *client, w *Workload) ([]int64, error) {
 		return err
 	})
 	return start, err
+}
+
+// errNotPreloaded: with Config.Preloaded, an account checked before the
+// run is missing or has another balance than Workload.Opening.
+var errNotPreloaded = errors.New("accounts not preloaded")
+
+// checkPreloaded reads the first and the last account in play, which with
+// Config.Preloaded must exist, each with exactly w.Opening, so that a run
+// against accounts never loaded ends before its load, not after a load of
+// refused commands and a failed audit.
+func checkPreloaded(ctx context.Context, cl *client, w *Workload) error {
+	n := w.accountsInPlay()
+	for _, i := range slices.Compact([]int{0, n - 1}) {
+		id := w.accountID(i)
+		b, err := cl.balance(ctx, id)
+		var found string
+		var se *statusError
+		switch {
+		case errors.As(err, &se) && se.status == http.StatusNotFound:
+			found = se.Error()
+		case err != nil:
+			return err
+		case b != w.Opening:
+			found = fmt.Sprintf("balance %d", b)
+		default:
+			continue
+		}
+		return fmt.Errorf("%w: account %s: %s; want accounts %s..%s, each with exactly %d (the opening balance), "+
+			"loaded before the run by docs/bench/growth-accounts.sql into a freshly migrated database (docs/bench/growth.sh shows how)",
+			errNotPreloaded, id, found, w.accountID(0), w.accountID(n-1), w.Opening)
+	}
+	return nil
 }
 
 // parallel runs fn(0..n-1) on workers goroutines, stopping at the first error.

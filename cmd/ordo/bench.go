@@ -84,11 +84,13 @@ generator in this process, with --transport lean unless set, for profiling.
 --preloaded: the accounts already exist, loaded in bulk, each with exactly
 --opening and nothing else: bench-0 .. bench-(N-1) for --accounts N (--hot N
 with --dist hot), as docs/bench/growth-accounts.sql loads them into a freshly
-migrated database (docs/bench/growth.sh shows how). Set-up then sends
-nothing, and the audit reads only the accounts the run sent commands to,
-from --opening: "clean (N touched accounts of M)". Without it, set-up
-creates each account, deposits --opening and reads its balance, and the
-audit reads every account: four requests per account, too many for a
+migrated database (docs/bench/growth.sh shows how). Set-up then only reads
+the first and the last account, and if either is missing, has a balance
+other than --opening or cannot be read, stops with an error naming it
+before sending any command. The audit reads only the accounts the run sent
+commands to, from --opening: "clean (N touched accounts of M)". Without it,
+set-up creates each account, deposits --opening and reads its balance, and
+the audit reads every account: four requests per account, too many for a
 million. --preloaded is refused with --compare, which starts each system on
 a fresh, empty database.
 
@@ -176,7 +178,7 @@ round that drifted.`,
 	fl.BoolVar(&f.analyze, "analyze", false, "with --compare: ANALYZE each system's database after its accounts are set up")
 	fl.StringVar(&f.name, "name", "run", "the run's label in the table and the JSON")
 	fl.Int64Var(&f.opening, "opening", 1_000_000, "each account's opening balance: deposited at set-up, or with --preloaded as loaded")
-	fl.BoolVar(&f.preloaded, "preloaded", false, "the accounts exist already, each with exactly --opening (docs/bench/growth-accounts.sql): no set-up requests; the audit reads only the accounts the run touched (not with --compare)")
+	fl.BoolVar(&f.preloaded, "preloaded", false, "the accounts exist already, each with exactly --opening (docs/bench/growth-accounts.sql): set-up only checks the first and the last; the audit reads only the accounts the run touched (not with --compare)")
 	fl.StringVar(&f.accountPrefix, "account-prefix", "bench", "prefix of the account IDs")
 	fl.StringVar(&f.analyzeDB, "analyze-database", "", "ANALYZE this database after set-up (--compare --analyze passes it to its generator)")
 	_ = fl.MarkHidden("name")

@@ -673,3 +673,27 @@ func TestAuditRetriesUnavailable(t *testing.T) {
 		t.Fatalf("got audit %+v after %d reads refused once, want clean, each of %d accounts read again", res.Audit, len(refused), read)
 	}
 }
+
+// TestPreloadedCheckUnreachable: a preloaded run against a service that
+// does not answer at all ends within the check's timeout, not after the
+// minute that reads retry for.
+func TestPreloadedCheckUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	old := preloadedCheckTimeout
+	preloadedCheckTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { preloadedCheckTimeout = old })
+	began := time.Now()
+	_, err = Run(context.Background(), Config{URL: url, Preloaded: true, Clients: 2, Duration: time.Minute,
+		Workload: Workload{Accounts: 10, Opening: 5_000, WithdrawPercent: 50}})
+	if err == nil || !strings.Contains(err.Error(), "GET account bench-0") {
+		t.Fatalf("got %v, want the check's error naming bench-0", err)
+	}
+	if elapsed := time.Since(began); elapsed > 20*time.Second {
+		t.Fatalf("failed after %v, want within the check's timeout", elapsed)
+	}
+}

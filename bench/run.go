@@ -307,11 +307,19 @@ func setup(ctx context.Context, cl *client, w *Workload) ([]int64, error) {
 // run is missing or has another balance than Workload.Opening.
 var errNotPreloaded = errors.New("accounts not preloaded")
 
+// preloadedCheckTimeout bounds checkPreloaded's reads (a variable for the
+// tests).
+var preloadedCheckTimeout = 10 * time.Second
+
 // checkPreloaded reads the first and the last account in play, which with
 // Config.Preloaded must exist, each with exactly w.Opening, so that a run
 // against accounts never loaded ends before its load, not after a load of
 // refused commands and a failed audit.
 func checkPreloaded(ctx context.Context, cl *client, w *Workload) error {
+	// A service that does not answer at all fails here in seconds, not
+	// after balance's minute of retries.
+	ctx, cancel := context.WithTimeout(ctx, preloadedCheckTimeout)
+	defer cancel()
 	n := w.accountsInPlay()
 	for _, i := range slices.Compact([]int{0, n - 1}) {
 		id := w.accountID(i)

@@ -117,14 +117,14 @@ func (w *batchWriter) queueHolds(b *pgx.Batch, holds map[string]*holdState) {
 		newCreated, newExpires, newSettled = append(newCreated, h.CreatedAt), append(newExpires, h.ExpiresAt), append(newSettled, settled(h))
 	}
 	if len(newID) > 0 {
-		b.Queue(`INSERT INTO holds (id, account_id, topic, partition, amount, captured, status, created_at, expires_at, settled_at, command_id)
+		w.queue(b, planGeneric, `INSERT INTO holds (id, account_id, topic, partition, amount, captured, status, created_at, expires_at, settled_at, command_id)
 			SELECT t.id, t.account, $11, t.part, t.amount, t.captured, t.status, t.created, t.expires, t.settled, t.command
 			FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::int8[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[])
 			AS t(id, account, part, amount, captured, status, created, expires, settled, command)`,
 			newID, newAccount, newPartition, newAmount, newCaptured, newStatus, newCreated, newExpires, newSettled, newCommand, w.topic)
 	}
 	if len(updID) > 0 {
-		b.Queue(`WITH u AS (
+		w.queue(b, planCustom, `WITH u AS (
 			UPDATE holds h SET status = t.status, captured = t.captured, settled_at = t.settled
 			FROM unnest($1::text[], $2::text[], $3::int8[], $4::timestamptz[]) AS t(id, status, captured, settled)
 			WHERE h.id = t.id AND h.status = 'open' RETURNING 1)

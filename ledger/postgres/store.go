@@ -24,6 +24,10 @@ type Store struct {
 	// beforeWrite, set only by tests, runs between a batch's reads and its
 	// writes.
 	beforeWrite func()
+	// genericWrites: the sessions plan every execution because Open set
+	// it, so a batch's writes that cannot take a bad plan switch to
+	// generic plans inside the transaction (see planFor).
+	genericWrites bool
 }
 
 // Options configure a Store. The zero value is usable: pgx's pool size,
@@ -115,7 +119,8 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	for name, v := range o.runtimeParams() {
 		cfg.ConnConfig.RuntimeParams[name] = v
 	}
-	if _, set := cfg.ConnConfig.RuntimeParams[planCacheMode]; !set {
+	_, userPlans := cfg.ConnConfig.RuntimeParams[planCacheMode]
+	if !userPlans {
 		cfg.ConnConfig.RuntimeParams[planCacheMode] = "force_custom_plan"
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["random_page_cost"]; !set {
@@ -142,7 +147,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to postgres: %v: %w", err, ledger.ErrUnavailable)
 	}
-	return &Store{pool: pool, caches: newCaches(o.CacheAccounts, o.CacheCommands)}, nil
+	return &Store{pool: pool, caches: newCaches(o.CacheAccounts, o.CacheCommands), genericWrites: !userPlans}, nil
 }
 
 // Close releases the pool.

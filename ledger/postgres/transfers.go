@@ -155,14 +155,14 @@ func (w *batchWriter) queueTransfers(b *pgx.Batch, bs *batchState) {
 		newAmount, newCreated, newPartition = append(newAmount, t.Amount), append(newCreated, t.CreatedAt), append(newPartition, ts.partition)
 	}
 	if len(newID) > 0 {
-		b.Queue(`INSERT INTO transfers (id, from_account, to_account, amount, currency, status, created_at, command_id, topic, partition)
+		w.queue(b, planGeneric, `INSERT INTO transfers (id, from_account, to_account, amount, currency, status, created_at, command_id, topic, partition)
 			SELECT t.id, t.src, t.dst, t.amount, t.cur, 'pending', t.created, t.command, $9, t.part
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[], $7::text[], $8::int4[])
 			AS t(id, src, dst, amount, cur, created, command, part)`,
 			newID, newFrom, newTo, newAmount, newCur, newCreated, newCommand, newPartition, w.topic)
 	}
 	if len(updID) > 0 {
-		b.Queue(`WITH u AS (
+		w.queue(b, planCustom, `WITH u AS (
 			UPDATE transfers x SET status = t.status, reason = t.reason, completed_at = t.completed
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS t(id, status, reason, completed)
 			WHERE x.id = t.id AND x.status = 'pending' RETURNING 1)
@@ -170,7 +170,7 @@ func (w *batchWriter) queueTransfers(b *pgx.Batch, bs *batchState) {
 			updID, updStatus, updReason, updCompleted, len(updID))
 	}
 	if len(w.obID) > 0 {
-		b.Queue(`INSERT INTO outbox (command_id, topic, partition, account_id, value, headers)
+		w.queue(b, planGeneric, `INSERT INTO outbox (command_id, topic, partition, account_id, value, headers)
 			SELECT t.id, $6, t.part, t.account, t.value, t.headers
 			FROM unnest($1::text[], $2::int4[], $3::text[], $4::bytea[], $5::json[]) AS t(id, part, account, value, headers)`,
 			w.obID, w.obPartition, w.obAccount, w.obValue, w.obHeaders, w.topic)
@@ -183,7 +183,7 @@ func (w *batchWriter) queueFinals(b *pgx.Batch) {
 	if len(w.finID) == 0 {
 		return
 	}
-	b.Queue(`UPDATE commands c SET outcome = t.outcome
+	w.queue(b, planCustom, `UPDATE commands c SET outcome = t.outcome
 		FROM unnest($1::text[], $2::json[]) AS t(id, outcome) WHERE c.command_id = t.id`, w.finID, w.finOutcome)
 }
 

@@ -26,7 +26,7 @@ type Store struct {
 	beforeWrite func()
 	// genericWrites: the sessions plan every execution because Open set
 	// it, so a batch's writes that cannot take a bad plan switch to
-	// generic plans inside the transaction (see planFor).
+	// generic plans inside the transaction (planGeneric, writer.go).
 	genericWrites bool
 }
 

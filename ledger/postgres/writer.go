@@ -44,7 +44,7 @@ type batchWriter struct {
 	err                        error
 
 	// switchPlans: the transaction may switch to generic plans for the
-	// statements planFor allows (the session plans every execution because
+	// statements marked planGeneric (the session plans every execution because
 	// Ordo set it, not the database URL); generic is whether it has.
 	switchPlans, generic bool
 }

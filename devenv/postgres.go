@@ -47,7 +47,7 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	bin, err := findPostgresBin(cfg.BinDir)
+	bin, err := FindPostgresBin(cfg.BinDir)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,10 @@ func (p *Postgres) Close() {
 	}
 }
 
-func findPostgresBin(dir string) (string, error) {
+// FindPostgresBin returns dir if set, else the directory of pg_ctl on PATH,
+// else the newest /usr/lib/postgresql/*/bin holding initdb: where the
+// PostgreSQL server binaries, and the psql client beside them, are.
+func FindPostgresBin(dir string) (string, error) {
 	if dir != "" {
 		return dir, nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordo-dev/ordo/devenv"
 	"github.com/ordo-dev/ordo/ledger"
 	"github.com/ordo-dev/ordo/ledger/postgres"
 )
@@ -93,11 +94,11 @@ func psql(t *testing.T, url, file string, vars ...string) {
 	t.Helper()
 	bin, err := osexec.LookPath("psql")
 	if err != nil {
-		found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/psql")
-		if len(found) == 0 {
-			t.Fatalf("psql, the PostgreSQL client, is needed to run %s: not on PATH nor in /usr/lib/postgresql/*/bin", file)
+		dir, derr := devenv.FindPostgresBin("")
+		if derr != nil {
+			t.Fatalf("psql, the PostgreSQL client, is needed to run %s: not on PATH, and %v", file, derr)
 		}
-		bin = found[len(found)-1]
+		bin = filepath.Join(dir, "psql")
 	}
 	args := []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", file}
 	for _, v := range vars {

@@ -193,7 +193,7 @@ func (s *Store) applyCached(ctx context.Context, topic string, order []int, batc
 	for i := range batches {
 		prev[i] = caches[i].next
 	}
-	w := newBatchWriter(topic, s.genericWrites)
+	w := newBatchWriter(topic, s.switchPlans)
 	results, nexts := decideBatches(order, batches, prev, st, w)
 	if w.empty() {
 		return results, nexts, st, nil // every record was applied before
@@ -310,7 +310,7 @@ func (s *Store) applyLocked(ctx context.Context, topic string, order []int, batc
 		return nil, nil, nil, &ledger.FencedError{Partitions: fenced}
 	}
 
-	w := newBatchWriter(topic, s.genericWrites)
+	w := newBatchWriter(topic, s.switchPlans)
 	results, nexts := decideBatches(order, batches, prev, st, w)
 	if w.empty() {
 		_, err := conn.Exec(ctx, `ROLLBACK`)

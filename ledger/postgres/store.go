@@ -24,10 +24,10 @@ type Store struct {
 	// beforeWrite, set only by tests, runs between a batch's reads and its
 	// writes.
 	beforeWrite func()
-	// genericWrites: the sessions plan every execution because Open set
+	// switchPlans: the sessions plan every execution because Open set
 	// it, so a batch's writes that cannot take a bad plan switch to
 	// generic plans inside the transaction (planGeneric, writer.go).
-	genericWrites bool
+	switchPlans bool
 }
 
 // Options configure a Store. The zero value is usable: pgx's pool size,
@@ -147,7 +147,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to postgres: %v: %w", err, ledger.ErrUnavailable)
 	}
-	return &Store{pool: pool, caches: newCaches(o.CacheAccounts, o.CacheCommands), genericWrites: !userPlans}, nil
+	return &Store{pool: pool, caches: newCaches(o.CacheAccounts, o.CacheCommands), switchPlans: !userPlans}, nil
 }
 
 // Close releases the pool.

@@ -44,9 +44,11 @@ type batchWriter struct {
 	err                        error
 
 	// switchPlans: the transaction may switch to generic plans for the
-	// statements marked planGeneric (the session plans every execution because
-	// Ordo set it, not the database URL); generic is whether it has.
-	switchPlans, generic bool
+	// statements marked planGeneric (the session plans every execution
+	// because Ordo set it, not the database URL); current is the plans the
+	// transaction runs now.
+	switchPlans bool
+	current     plan
 }
 
 func newBatchWriter(topic string, switchPlans bool) *batchWriter {
@@ -76,13 +78,13 @@ const (
 // has no parameters and so is never planned again) when the statement
 // needs other plans than the one before it.
 func (w *batchWriter) queue(b *pgx.Batch, p plan, sql string, args ...any) {
-	if w.switchPlans && bool(p) != w.generic {
+	if w.switchPlans && p != w.current {
 		mode := "force_custom_plan"
 		if p == planGeneric {
 			mode = "force_generic_plan"
 		}
 		b.Queue(`SELECT set_config('plan_cache_mode', '` + mode + `', true)`)
-		w.generic = bool(p)
+		w.current = p
 	}
 	b.Queue(sql, args...)
 }
